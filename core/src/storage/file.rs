@@ -126,7 +126,12 @@ impl StorageFile for FileStorageFile {
     }
 
     fn truncate(&mut self, len: u64) -> StorageResult<()> {
-        assert!(len <= self.len, "truncate {} to {len} beyond its length {}", self.path.display(), self.len);
+        assert!(
+            len <= self.len,
+            "truncate {} to {len} beyond its length {}",
+            self.path.display(),
+            self.len
+        );
         self.file.set_len(len).map_err(err("truncate", &self.path))?;
         self.len = len;
         Ok(())

@@ -114,7 +114,8 @@ pub trait StorageFile: Send + Sync + 'static {
     fn read_exact_at(&self, position: u64, buf: &mut [u8]) -> StorageResult<()> {
         let read = self.read_at(position, buf)?;
         if read < buf.len() {
-            let message = format!("wanted {} bytes at {position}, file ends after {read}", buf.len());
+            let message =
+                format!("wanted {} bytes at {position}, file ends after {read}", buf.len());
             return Err(StorageError::new(
                 "read",
                 self.path(),
