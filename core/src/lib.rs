@@ -4,7 +4,10 @@
 //! inputs, storage is reached only through [`storage::Storage`]. The async shell (`node`) runs
 //! on tokio, which is madsim-tokio: the same code runs for real and under simulation.
 
+pub mod config;
 pub mod log;
+pub mod metadata;
+pub mod protocol;
 pub mod storage;
 pub mod types;
 

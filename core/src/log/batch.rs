@@ -196,6 +196,37 @@ pub fn validate_all(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>, (usize, Bat
     Ok(batches)
 }
 
+/// Encodes one uncompressed batch of `(key, value)` records, all stamped `timestamp_ms`,
+/// with base offset 0 (the log assigns offsets on append).
+pub fn encode(records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)], timestamp_ms: i64) -> bytes::Bytes {
+    use kafka_protocol::records::{Compression as WireCompression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    assert!(!records.is_empty(), "a batch holds at least one record");
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch whenever offset - sequence changes.
+            sequence: -1 + i as i32,
+            timestamp: timestamp_ms,
+            key: key.clone(),
+            value: value.clone(),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: WireCompression::None };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encoding into memory cannot fail");
+    buf.freeze()
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
