@@ -17,21 +17,31 @@
 //!   pending in its own directory: a crash may keep both names, one, or neither.
 //! - `crash(KeepPageCache)`: the process died, the kernel did not; everything survives.
 //! - `crash(LosePageCache)`: power loss. Per file, a random prefix, counted in bytes across the
-//!   pending operations, reaches the platter; with `torn_writes`, the last page written may hold
-//!   garbage where the cut fell, and the file may be extended by zeros (the size reached the disk,
-//!   the data did not). Per directory, a random prefix of the pending entry operations survives.
-//! - Faults on demand ([`DiskFaults`]): any call may fail with an injected I/O error (and then
-//!   has no effect), a read may return one flipped bit (the stored bytes stay intact).
+//!   pending operations (a truncate counts as one), reaches the platter: none of it a quarter of
+//!   the time, all of it a quarter, else any amount, as recovery bugs live at the edges. With
+//!   `torn_writes`, a run of 1..=[`PAGE_BYTES`] bytes ending where the prefix ends may be garbage,
+//!   and a file that lost appends may be extended by zeros (its size reached the disk, its data
+//!   did not). Per directory, a random prefix of the pending entry operations survives. Inodes
+//!   that no directory entry reaches afterwards are dropped.
+//! - Faults on demand ([`DiskFaults`]): any call may fail with an injected I/O error, before it
+//!   has any effect (a failed `sync` keeps the dirty pages; Linux may drop them, which this model
+//!   does not show). A read may return one flipped bit; the stored bytes stay intact.
+//! - Paths are taken from the disk's root, component by component: `/a/./b` is `a/b`, and `..`
+//!   is refused with `InvalidInput`. Where the trait is silent, calls fail as POSIX would
+//!   (`NotFound`, `AlreadyExists`, `IsADirectory`, `NotADirectory`, `DirectoryNotEmpty`).
 //!
 //! Invariants:
 //! - bytes that were durable before a crash are never altered by it, except by surviving
 //!   operations that the broker itself issued (a truncate, then appends over the same range);
+//!   torn garbage and zeros only land at or beyond the durable length;
 //! - after a crash every view equals the platter: no pending operation, no open handle;
 //!   handles opened before it fail every call ("stale handle from before crash");
 //! - an inode lives while a directory entry (current, durable or pending) or an open handle
 //!   refers to it, so retention does not grow the model without bound;
-//! - `sync` costs O(1) and appends O(bytes appended): a pending append records a range of
-//!   `current` rather than a copy, and is copied only if a truncate is about to cut it.
+//! - appends cost O(bytes appended) and `sync` O(pending operations), never O(file): the
+//!   durable bytes share their prefix with the current ones, and a pending append records a
+//!   range of `current` rather than a copy, copied out only if a truncate is about to cut it.
+//!   Consecutive appends merge into one pending write. A crash costs O(unsynced bytes).
 
 use odradek::storage::{OpenMode, Storage, StorageError, StorageFile, StorageResult};
 use rand::{Rng, SeedableRng};
@@ -790,14 +800,15 @@ impl Disk {
     fn open(&mut self, path: &Path, mode: OpenMode) -> io::Result<InodeId> {
         let (parent, name) = self.lookup_parent(path)?;
         let inode = match (self.entry(parent, &name), mode) {
+            // O_EXCL fails on any existing entry, a directory included, before anything else.
+            (Some(_), OpenMode::CreateNew) => {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
+            }
             (Some(inode), _) if self.is_directory(inode) => {
                 return Err(io::Error::new(
                     io::ErrorKind::IsADirectory,
                     "is a directory",
                 ));
-            }
-            (Some(_), OpenMode::CreateNew) => {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
             }
             (Some(inode), OpenMode::Existing | OpenMode::CreateOrExisting) => inode,
             (None, OpenMode::Existing) => return Err(not_found()),
@@ -818,12 +829,15 @@ impl Disk {
         let (to_parent, to_name) = self.lookup_parent(to)?;
         let inode = self.entry(from_parent, &from_name).ok_or_else(not_found)?;
         let from_is_directory = self.is_directory(inode);
-        if from_is_directory {
-            let (from_names, to_names) = (path_names(from)?, path_names(to)?);
-            if to_names.len() > from_names.len() && to_names.starts_with(&from_names) {
-                let message = "cannot move a directory into itself";
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
-            }
+        // Linux checks ancestry before the types of source and target.
+        let (from_names, to_names) = (path_names(from)?, path_names(to)?);
+        if to_names.len() > from_names.len() && to_names.starts_with(&from_names) {
+            let message = "cannot move a directory into itself";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        }
+        if from_names.len() > to_names.len() && from_names.starts_with(&to_names) {
+            let message = "cannot replace an ancestor directory";
+            return Err(io::Error::new(io::ErrorKind::DirectoryNotEmpty, message));
         }
         if let Some(target) = self.entry(to_parent, &to_name) {
             if target == inode {

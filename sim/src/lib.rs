@@ -6,4 +6,4 @@
 
 pub mod disk;
 
-pub use disk::{CrashMode, CrashReport, DiskFaults, SimFile, SimStorage};
+pub use disk::{CrashMode, CrashReport, DiskFaults, DiskStats, SimFile, SimStorage};
