@@ -133,18 +133,12 @@ pub struct CrashReport {
 impl CrashReport {
     /// Unsynced bytes lost over all files.
     pub fn unsynced_bytes_lost(&self) -> u64 {
-        self.files
-            .values()
-            .map(|file| file.unsynced_bytes_lost)
-            .sum()
+        self.files.values().map(|file| file.unsynced_bytes_lost).sum()
     }
 
     /// Entry operations lost over all directories.
     pub fn entry_ops_lost(&self) -> u64 {
-        self.directories
-            .values()
-            .map(|dir| dir.entry_ops_lost)
-            .sum()
+        self.directories.values().map(|dir| dir.entry_ops_lost).sum()
     }
 }
 
@@ -165,10 +159,7 @@ impl fmt::Display for CrashReport {
             sum(|file| file.garbage_bytes),
             sum(|file| file.zero_bytes),
             self.directories.len(),
-            self.directories
-                .values()
-                .map(|dir| dir.entry_ops_kept)
-                .sum::<u64>(),
+            self.directories.values().map(|dir| dir.entry_ops_kept).sum::<u64>(),
             self.entry_ops_lost(),
             self.inodes_dropped,
         )
@@ -274,18 +265,13 @@ impl SimStorage {
             inode_next: ROOT_INODE + 1,
             stats: DiskStats::default(),
         };
-        SimStorage {
-            disk: Arc::new(Mutex::new(disk)),
-        }
+        SimStorage { disk: Arc::new(Mutex::new(disk)) }
     }
 
     /// Injects `faults` on every later call. Probabilities must lie in `0.0..=1.0` (a
     /// scenario's values are validated before they get here).
     pub fn set_faults(&self, faults: DiskFaults) {
-        for probability in [
-            faults.read_corruption_probability,
-            faults.io_error_probability,
-        ] {
+        for probability in [faults.read_corruption_probability, faults.io_error_probability] {
             assert!(
                 (0.0..=1.0).contains(&probability),
                 "fault probability {probability} outside 0..=1"
@@ -311,15 +297,11 @@ impl SimStorage {
         let op = "flip_byte";
         let mut disk = self.lock();
         let inode = disk.lookup(path).map_err(error(op, path))?;
-        let file = disk
-            .file_mut(inode)
-            .ok_or_else(|| is_a_directory(op, path))?;
+        let file = disk.file_mut(inode).ok_or_else(|| is_a_directory(op, path))?;
         let index = usize::try_from(position).unwrap_or(usize::MAX);
         if index >= file.current.len() {
-            let message = format!(
-                "position {position} beyond the file's {} bytes",
-                file.current.len()
-            );
+            let message =
+                format!("position {position} beyond the file's {} bytes", file.current.len());
             return Err(StorageError::new(
                 op,
                 path,
@@ -337,10 +319,7 @@ impl SimStorage {
     /// The counters so far.
     pub fn stats(&self) -> DiskStats {
         let disk = self.lock();
-        DiskStats {
-            inodes: disk.inodes.len() as u64,
-            ..disk.stats
-        }
+        DiskStats { inodes: disk.inodes.len() as u64, ..disk.stats }
     }
 
     /// How many crashes this disk has been through.
@@ -349,9 +328,7 @@ impl SimStorage {
     }
 
     fn lock(&self) -> MutexGuard<'_, Disk> {
-        self.disk
-            .lock()
-            .expect("disk mutex poisoned by an earlier panic")
+        self.disk.lock().expect("disk mutex poisoned by an earlier panic")
     }
 }
 
@@ -371,19 +348,11 @@ fn error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Stor
 }
 
 fn is_a_directory(op: &'static str, path: &Path) -> StorageError {
-    StorageError::new(
-        op,
-        path,
-        io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-    )
+    StorageError::new(op, path, io::Error::new(io::ErrorKind::IsADirectory, "is a directory"))
 }
 
 fn not_a_directory(op: &'static str, path: &Path) -> StorageError {
-    StorageError::new(
-        op,
-        path,
-        io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-    )
+    StorageError::new(op, path, io::Error::new(io::ErrorKind::NotADirectory, "not a directory"))
 }
 
 fn not_found() -> io::Error {
@@ -453,15 +422,9 @@ impl DirectoryInode {
     /// Records `op` as pending and applies it to the current entries.
     fn push(&mut self, op: EntryOp) {
         let current_op = match &op {
-            EntryOp::Link { name, inode } => EntryOp::Link {
-                name: name.clone(),
-                inode: *inode,
-            },
+            EntryOp::Link { name, inode } => EntryOp::Link { name: name.clone(), inode: *inode },
             EntryOp::Unlink { name } => EntryOp::Unlink { name: name.clone() },
-            EntryOp::Rename { from, to } => EntryOp::Rename {
-                from: from.clone(),
-                to: to.clone(),
-            },
+            EntryOp::Rename { from, to } => EntryOp::Rename { from: from.clone(), to: to.clone() },
         };
         current_op.apply(&mut self.current);
         self.pending.push(op);
@@ -485,10 +448,7 @@ impl DirectoryInode {
             op.apply(&mut self.durable);
         }
         self.current = self.durable.clone();
-        DirectoryCrashReport {
-            entry_ops_kept: kept as u64,
-            entry_ops_lost: (total - kept) as u64,
-        }
+        DirectoryCrashReport { entry_ops_kept: kept as u64, entry_ops_lost: (total - kept) as u64 }
     }
 }
 
@@ -499,14 +459,8 @@ impl FileInode {
 
     fn unsynced_bytes(&self) -> usize {
         let write_len = |op: &FileOp| match op {
-            FileOp::Write {
-                data: WriteData::InCurrent { len },
-                ..
-            } => *len,
-            FileOp::Write {
-                data: WriteData::Saved(bytes),
-                ..
-            } => bytes.len(),
+            FileOp::Write { data: WriteData::InCurrent { len }, .. } => *len,
+            FileOp::Write { data: WriteData::Saved(bytes), .. } => bytes.len(),
             FileOp::Truncate { .. } => 0,
         };
         self.pending.iter().map(write_len).sum()
@@ -520,20 +474,16 @@ impl FileInode {
         self.current.extend_from_slice(data);
         // Consecutive appends become one pending write, so the list stays as short as the
         // number of truncates since the last sync.
-        if let Some(FileOp::Write {
-            position: start,
-            data: WriteData::InCurrent { len },
-        }) = self.pending.last_mut()
+        if let Some(FileOp::Write { position: start, data: WriteData::InCurrent { len } }) =
+            self.pending.last_mut()
         {
             if *start + *len == position {
                 *len += data.len();
                 return position;
             }
         }
-        self.pending.push(FileOp::Write {
-            position,
-            data: WriteData::InCurrent { len: data.len() },
-        });
+        self.pending
+            .push(FileOp::Write { position, data: WriteData::InCurrent { len: data.len() } });
         position
     }
 
@@ -589,14 +539,8 @@ impl FileInode {
         assert_eq!(platter.len(), durable_len);
 
         let weight = |op: &FileOp| match op {
-            FileOp::Write {
-                data: WriteData::InCurrent { len },
-                ..
-            } => *len,
-            FileOp::Write {
-                data: WriteData::Saved(bytes),
-                ..
-            } => bytes.len(),
+            FileOp::Write { data: WriteData::InCurrent { len }, .. } => *len,
+            FileOp::Write { data: WriteData::Saved(bytes), .. } => bytes.len(),
             FileOp::Truncate { .. } => 1,
         };
         let total = self.pending.iter().map(weight).sum();
@@ -706,11 +650,7 @@ impl Disk {
         let probability = self.faults.io_error_probability;
         if probability > 0.0 && self.rng.gen_bool(probability) {
             self.stats.io_errors_injected += 1;
-            return Err(StorageError::new(
-                op,
-                path,
-                io::Error::other("injected I/O error"),
-            ));
+            return Err(StorageError::new(op, path, io::Error::other("injected I/O error")));
         }
         Ok(())
     }
@@ -739,26 +679,17 @@ impl Disk {
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the root has no entry"))?;
         let parent = self.lookup_names(&names)?;
         if !self.is_directory(parent) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                "parent is not a directory",
-            ));
+            return Err(io::Error::new(io::ErrorKind::NotADirectory, "parent is not a directory"));
         }
         Ok((parent, name))
     }
 
     fn entry(&self, parent: InodeId, name: &str) -> Option<InodeId> {
-        self.directory(parent)
-            .expect("parent is a directory")
-            .current
-            .get(name)
-            .copied()
+        self.directory(parent).expect("parent is a directory").current.get(name).copied()
     }
 
     fn push_entry_op(&mut self, parent: InodeId, op: EntryOp) {
-        self.directory_mut(parent)
-            .expect("parent is a directory")
-            .push(op);
+        self.directory_mut(parent).expect("parent is a directory").push(op);
     }
 
     fn create_dir_all(&mut self, path: &Path) -> io::Result<()> {
@@ -774,20 +705,12 @@ impl Disk {
                     ));
                 }
                 Some(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotADirectory,
-                        "not a directory",
-                    ))
+                    return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"))
                 }
                 None => {
                     let child = self.add_inode(Inode::Directory(DirectoryInode::default()));
-                    let parent = self
-                        .directory_mut(inode)
-                        .expect("walked through directories");
-                    parent.push(EntryOp::Link {
-                        name: name.clone(),
-                        inode: child,
-                    });
+                    let parent = self.directory_mut(inode).expect("walked through directories");
+                    parent.push(EntryOp::Link { name: name.clone(), inode: child });
                     // The trait promises durability, as an fsync of the parent would give.
                     parent.sync();
                     inode = child;
@@ -805,10 +728,7 @@ impl Disk {
                 return Err(io::Error::new(io::ErrorKind::AlreadyExists, "file exists"));
             }
             (Some(inode), _) if self.is_directory(inode) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "is a directory",
-                ));
+                return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"));
             }
             (Some(inode), OpenMode::Existing | OpenMode::CreateOrExisting) => inode,
             (None, OpenMode::Existing) => return Err(not_found()),
@@ -818,9 +738,7 @@ impl Disk {
                 inode
             }
         };
-        self.file_mut(inode)
-            .expect("checked to be a file")
-            .handle_count += 1;
+        self.file_mut(inode).expect("checked to be a file").handle_count += 1;
         Ok(inode)
     }
 
@@ -867,22 +785,10 @@ impl Disk {
             }
         }
         if from_parent == to_parent {
-            self.push_entry_op(
-                from_parent,
-                EntryOp::Rename {
-                    from: from_name,
-                    to: to_name,
-                },
-            );
+            self.push_entry_op(from_parent, EntryOp::Rename { from: from_name, to: to_name });
         } else {
             self.push_entry_op(from_parent, EntryOp::Unlink { name: from_name });
-            self.push_entry_op(
-                to_parent,
-                EntryOp::Link {
-                    name: to_name,
-                    inode,
-                },
-            );
+            self.push_entry_op(to_parent, EntryOp::Link { name: to_name, inode });
         }
         Ok(())
     }
@@ -892,16 +798,10 @@ impl Disk {
         let inode = self.entry(parent, &name).ok_or_else(not_found)?;
         match (directory, self.is_directory(inode)) {
             (false, true) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    "is a directory",
-                ))
+                return Err(io::Error::new(io::ErrorKind::IsADirectory, "is a directory"))
             }
             (true, false) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotADirectory,
-                    "not a directory",
-                ))
+                return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"))
             }
             _ => {}
         }
@@ -963,16 +863,8 @@ impl Disk {
                     continue;
                 };
                 let entries: Vec<(&String, InodeId)> = match view {
-                    0 => directory
-                        .current
-                        .iter()
-                        .map(|(name, inode)| (name, *inode))
-                        .collect(),
-                    1 => directory
-                        .durable
-                        .iter()
-                        .map(|(name, inode)| (name, *inode))
-                        .collect(),
+                    0 => directory.current.iter().map(|(name, inode)| (name, *inode)).collect(),
+                    1 => directory.durable.iter().map(|(name, inode)| (name, *inode)).collect(),
                     _ => directory
                         .pending
                         .iter()
@@ -1039,10 +931,7 @@ impl Disk {
                         CrashMode::KeepPageCache => {
                             let kept = directory.pending.len() as u64;
                             directory.sync();
-                            DirectoryCrashReport {
-                                entry_ops_kept: kept,
-                                entry_ops_lost: 0,
-                            }
+                            DirectoryCrashReport { entry_ops_kept: kept, entry_ops_lost: 0 }
                         }
                         CrashMode::LosePageCache { .. } => directory.crash(rng),
                     };
@@ -1053,13 +942,7 @@ impl Disk {
         self.generation += 1;
         self.stats.crashes += 1;
         let inodes_dropped = self.collect_garbage();
-        CrashReport {
-            mode,
-            generation: self.generation,
-            files,
-            directories,
-            inodes_dropped,
-        }
+        CrashReport { mode, generation: self.generation, files, directories, inodes_dropped }
     }
 }
 
@@ -1076,9 +959,7 @@ impl Storage for SimStorage {
         let mut disk = self.lock();
         disk.inject_io_error("list", dir)?;
         let inode = disk.lookup(dir).map_err(error("list", dir))?;
-        let directory = disk
-            .directory(inode)
-            .ok_or_else(|| not_a_directory("list", dir))?;
+        let directory = disk.directory(inode).ok_or_else(|| not_a_directory("list", dir))?;
         // BTreeMap order is byte order, the order FileStorage sorts its names in.
         Ok(directory.current.keys().cloned().collect())
     }
@@ -1134,10 +1015,7 @@ impl SimFile {
     /// Locks the disk for a call named `op`: fails if a crash happened since this handle was
     /// opened, or if an I/O error is injected.
     fn begin(&self, op: &'static str) -> StorageResult<MutexGuard<'_, Disk>> {
-        let mut disk = self
-            .disk
-            .lock()
-            .expect("disk mutex poisoned by an earlier panic");
+        let mut disk = self.disk.lock().expect("disk mutex poisoned by an earlier panic");
         if disk.generation != self.generation {
             return Err(StorageError::new(
                 op,
@@ -1152,8 +1030,7 @@ impl SimFile {
 
 /// The inode of a live handle: an open handle keeps its inode alive until a crash.
 fn handle_file(disk: &mut Disk, inode: InodeId) -> &mut FileInode {
-    disk.file_mut(inode)
-        .expect("an open handle keeps its file inode alive")
+    disk.file_mut(inode).expect("an open handle keeps its file inode alive")
 }
 
 impl StorageFile for SimFile {
@@ -1171,9 +1048,7 @@ impl StorageFile for SimFile {
     fn read_at(&self, position: u64, buf: &mut [u8]) -> StorageResult<usize> {
         let mut disk = self.begin("read")?;
         let file = handle_file(&mut disk, self.inode);
-        let start = usize::try_from(position)
-            .unwrap_or(usize::MAX)
-            .min(file.current.len());
+        let start = usize::try_from(position).unwrap_or(usize::MAX).min(file.current.len());
         let read = buf.len().min(file.current.len() - start);
         buf[..read].copy_from_slice(&file.current[start..start + read]);
         let probability = disk.faults.read_corruption_probability;
@@ -1215,19 +1090,13 @@ impl StorageFile for SimFile {
 impl Drop for SimFile {
     fn drop(&mut self) {
         // A poisoned lock here means a test is already failing; panicking again would abort.
-        let mut disk = self
-            .disk
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut disk = self.disk.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if disk.generation != self.generation {
             // The crash already forgot every handle.
             return;
         }
         let Some(file) = disk.file_mut(self.inode) else {
-            assert!(
-                std::thread::panicking(),
-                "an open handle keeps its file inode alive"
-            );
+            assert!(std::thread::panicking(), "an open handle keeps its file inode alive");
             return;
         };
         assert!(file.handle_count > 0 || std::thread::panicking());
@@ -1264,9 +1133,7 @@ mod tests {
     #[test]
     fn consecutive_appends_merge_into_one_pending_write() {
         let storage = SimStorage::new(1);
-        let mut file = storage
-            .open(Path::new("/log"), OpenMode::CreateNew)
-            .unwrap();
+        let mut file = storage.open(Path::new("/log"), OpenMode::CreateNew).unwrap();
         for _ in 0..1000 {
             file.append(b"record").unwrap();
         }
@@ -1274,11 +1141,7 @@ mod tests {
         file.truncate(10).unwrap();
         file.append(b"more").unwrap();
         file.append(b"more").unwrap();
-        assert_eq!(
-            pending_op_count(&storage, "/log"),
-            3,
-            "write, truncate, write"
-        );
+        assert_eq!(pending_op_count(&storage, "/log"), 3, "write, truncate, write");
         file.sync().unwrap();
         assert_eq!(pending_op_count(&storage, "/log"), 0);
     }
@@ -1297,9 +1160,7 @@ mod tests {
         drop(file);
         let disk = storage.lock();
         let inode = disk.lookup(path).unwrap();
-        let Inode::File(file) = &disk.inodes[&inode] else {
-            panic!()
-        };
+        let Inode::File(file) = &disk.inodes[&inode] else { panic!() };
         assert_eq!(file.durable_shared_len, 4);
         assert_eq!(file.durable_tail, b"456789");
     }

@@ -36,9 +36,7 @@ fn expect_err<T>(result: Result<T, StorageError>, what: &str) -> StorageError {
 fn disk_with_synced_file(seed: u64, name: &str, synced: &[u8]) -> (SimStorage, impl StorageFile) {
     let storage = SimStorage::new(seed);
     storage.create_dir_all(p("/data")).unwrap();
-    let mut file = storage
-        .open(&Path::new("/data").join(name), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&Path::new("/data").join(name), OpenMode::CreateNew).unwrap();
     file.append(synced).unwrap();
     file.sync().unwrap();
     storage.sync_dir(p("/data")).unwrap();
@@ -46,11 +44,7 @@ fn disk_with_synced_file(seed: u64, name: &str, synced: &[u8]) -> (SimStorage, i
 }
 
 fn read_file(storage: &SimStorage, path: &str) -> Vec<u8> {
-    storage
-        .open(p(path), OpenMode::Existing)
-        .unwrap()
-        .read_all()
-        .unwrap()
+    storage.open(p(path), OpenMode::Existing).unwrap().read_all().unwrap()
 }
 
 /// Everything a test can observe: every path under the root with a file's bytes or `None`
@@ -79,24 +73,14 @@ fn snapshot(storage: &SimStorage) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 #[test]
 fn synced_data_and_entries_always_survive_power_loss() {
     for seed in 0..SEEDS {
-        let synced: Vec<u8> = (0..10_000u32)
-            .map(|i| (i * 7 + seed as u32) as u8)
-            .collect();
+        let synced: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + seed as u32) as u8).collect();
         let (storage, mut file) = disk_with_synced_file(seed, "0.log", &synced);
         file.append(&[0xEE; 9_000]).unwrap();
         // Entries made durable by sync_dir: a rename and a removal.
-        storage
-            .open(p("/data/meta.tmp"), OpenMode::CreateNew)
-            .unwrap()
-            .sync()
-            .unwrap();
-        storage
-            .open(p("/data/gone.log"), OpenMode::CreateNew)
-            .unwrap();
+        storage.open(p("/data/meta.tmp"), OpenMode::CreateNew).unwrap().sync().unwrap();
+        storage.open(p("/data/gone.log"), OpenMode::CreateNew).unwrap();
         storage.sync_dir(p("/data")).unwrap();
-        storage
-            .rename(p("/data/meta.tmp"), p("/data/meta"))
-            .unwrap();
+        storage.rename(p("/data/meta.tmp"), p("/data/meta")).unwrap();
         storage.remove_file(p("/data/gone.log")).unwrap();
         storage.sync_dir(p("/data")).unwrap();
 
@@ -105,11 +89,7 @@ fn synced_data_and_entries_always_survive_power_loss() {
         let after = read_file(&storage, "/data/0.log");
         assert!(after.len() >= synced.len(), "seed {seed}: {report}");
         assert_eq!(after[..synced.len()], synced[..], "seed {seed}: {report}");
-        assert_eq!(
-            storage.list_dir(p("/data")).unwrap(),
-            ["0.log", "meta"],
-            "seed {seed}"
-        );
+        assert_eq!(storage.list_dir(p("/data")).unwrap(), ["0.log", "meta"], "seed {seed}");
     }
 }
 
@@ -125,9 +105,7 @@ fn unsynced_data_and_entries_survive_process_crash() {
     other.append(b"new file").unwrap();
     storage.rename(p("/data/1.log"), p("/data/2.log")).unwrap();
     storage.remove_file(p("/data/0.log")).unwrap();
-    storage
-        .open(p("/data/topic-0/00.log"), OpenMode::CreateNew)
-        .unwrap();
+    storage.open(p("/data/topic-0/00.log"), OpenMode::CreateNew).unwrap();
     let before = snapshot(&storage);
 
     let report = storage.crash(CrashMode::KeepPageCache);
@@ -148,10 +126,7 @@ fn unsynced_data_and_entries_survive_process_crash() {
         },
         "the removed file is reported under its durable path"
     );
-    assert_eq!(
-        report.inodes_dropped, 1,
-        "the removed 0.log has no entry left"
-    );
+    assert_eq!(report.inodes_dropped, 1, "the removed 0.log has no entry left");
 }
 
 #[test]
@@ -162,19 +137,11 @@ fn unsynced_entry_ops_may_be_undone_in_order() {
     for seed in 0..SEEDS {
         let storage = SimStorage::new(seed);
         storage.create_dir_all(p("/data")).unwrap();
-        storage
-            .open(p("/data/old.tmp"), OpenMode::CreateNew)
-            .unwrap();
-        storage
-            .open(p("/data/gone.log"), OpenMode::CreateNew)
-            .unwrap();
+        storage.open(p("/data/old.tmp"), OpenMode::CreateNew).unwrap();
+        storage.open(p("/data/gone.log"), OpenMode::CreateNew).unwrap();
         storage.sync_dir(p("/data")).unwrap();
-        storage
-            .open(p("/data/new.log"), OpenMode::CreateNew)
-            .unwrap();
-        storage
-            .rename(p("/data/old.tmp"), p("/data/old.log"))
-            .unwrap();
+        storage.open(p("/data/new.log"), OpenMode::CreateNew).unwrap();
+        storage.rename(p("/data/old.tmp"), p("/data/old.log")).unwrap();
         storage.remove_file(p("/data/gone.log")).unwrap();
 
         let report = storage.crash(POWER_LOSS);
@@ -191,11 +158,7 @@ fn unsynced_entry_ops_may_be_undone_in_order() {
         assert_eq!(names, expected, "seed {seed}");
         outcomes.insert(kept);
     }
-    assert_eq!(
-        outcomes,
-        BTreeSet::from([0, 1, 2, 3]),
-        "every prefix happens under some seed"
-    );
+    assert_eq!(outcomes, BTreeSet::from([0, 1, 2, 3]), "every prefix happens under some seed");
 }
 
 #[test]
@@ -211,23 +174,13 @@ fn unsynced_new_file_may_vanish_with_its_data() {
         let stats_before = storage.stats();
         storage.crash(POWER_LOSS_TORN);
         if storage.exists(p("/data/0.log")).unwrap() {
-            assert_eq!(
-                read_file(&storage, "/data/0.log"),
-                b"synced data, unsynced entry"
-            );
+            assert_eq!(read_file(&storage, "/data/0.log"), b"synced data, unsynced entry");
         } else {
             vanished += 1;
-            assert_eq!(
-                storage.stats().inodes,
-                stats_before.inodes - 1,
-                "its inode is dropped"
-            );
+            assert_eq!(storage.stats().inodes, stats_before.inodes - 1, "its inode is dropped");
         }
     }
-    assert!(
-        vanished > 0 && vanished < SEEDS,
-        "{vanished} of {SEEDS} vanished"
-    );
+    assert!(vanished > 0 && vanished < SEEDS, "{vanished} of {SEEDS} vanished");
 }
 
 #[test]
@@ -237,11 +190,7 @@ fn cross_directory_rename_may_keep_both_names_or_neither() {
         let storage = SimStorage::new(seed);
         storage.create_dir_all(p("/left")).unwrap();
         storage.create_dir_all(p("/right")).unwrap();
-        storage
-            .open(p("/left/a"), OpenMode::CreateNew)
-            .unwrap()
-            .append(b"x")
-            .unwrap();
+        storage.open(p("/left/a"), OpenMode::CreateNew).unwrap().append(b"x").unwrap();
         storage.sync_dir(p("/left")).unwrap();
         storage.rename(p("/left/a"), p("/right/b")).unwrap();
         storage.crash(POWER_LOSS);
@@ -250,10 +199,7 @@ fn cross_directory_rename_may_keep_both_names_or_neither() {
         outcomes.insert((a, b));
     }
     let all = BTreeSet::from([(true, false), (false, true), (true, true), (false, false)]);
-    assert_eq!(
-        outcomes, all,
-        "an unlink and a link, pending in two directories"
-    );
+    assert_eq!(outcomes, all, "an unlink and a link, pending in two directories");
 
     // Synced in both directories, the rename is final.
     for seed in 0..50 {
@@ -277,10 +223,7 @@ fn create_dir_all_is_durable_at_once() {
         let storage = SimStorage::new(seed);
         storage.create_dir_all(p("/data/topic-0/nested")).unwrap();
         storage.crash(POWER_LOSS_TORN);
-        assert!(
-            storage.exists(p("/data/topic-0/nested")).unwrap(),
-            "seed {seed}"
-        );
+        assert!(storage.exists(p("/data/topic-0/nested")).unwrap(), "seed {seed}");
     }
 }
 
@@ -290,9 +233,7 @@ fn remove_dir_all_is_pending_until_the_parent_is_synced() {
     for seed in 0..SEEDS {
         let storage = SimStorage::new(seed);
         storage.create_dir_all(p("/data/topic-0")).unwrap();
-        let mut file = storage
-            .open(p("/data/topic-0/0.log"), OpenMode::CreateNew)
-            .unwrap();
+        let mut file = storage.open(p("/data/topic-0/0.log"), OpenMode::CreateNew).unwrap();
         file.append(b"records").unwrap();
         file.sync().unwrap();
         storage.sync_dir(p("/data/topic-0")).unwrap();
@@ -303,25 +244,16 @@ fn remove_dir_all_is_pending_until_the_parent_is_synced() {
             assert_eq!(read_file(&storage, "/data/topic-0/0.log"), b"records");
         }
     }
-    assert!(
-        came_back > 0 && came_back < SEEDS,
-        "{came_back} of {SEEDS} came back"
-    );
+    assert!(came_back > 0 && came_back < SEEDS, "{came_back} of {SEEDS} came back");
 
     for seed in 0..50 {
         let storage = SimStorage::new(seed);
         storage.create_dir_all(p("/data/topic-0")).unwrap();
-        storage
-            .open(p("/data/topic-0/0.log"), OpenMode::CreateNew)
-            .unwrap();
+        storage.open(p("/data/topic-0/0.log"), OpenMode::CreateNew).unwrap();
         storage.sync_dir(p("/data/topic-0")).unwrap();
         storage.remove_dir_all(p("/data/topic-0")).unwrap();
         storage.sync_dir(p("/data")).unwrap();
-        assert_eq!(
-            storage.stats().inodes,
-            2,
-            "the root and /data; the tree is collected"
-        );
+        assert_eq!(storage.stats().inodes, 2, "the root and /data; the tree is collected");
         storage.crash(POWER_LOSS_TORN);
         assert!(!storage.exists(p("/data/topic-0")).unwrap(), "seed {seed}");
     }
@@ -366,30 +298,15 @@ fn torn_garbage_never_touches_durable_bytes() {
         let kept = file_report.unsynced_bytes_kept as usize;
         let garbage = file_report.garbage_bytes as usize;
         let zeros = file_report.zero_bytes as usize;
-        assert_eq!(
-            file_report.unsynced_bytes,
-            unsynced.len() as u64,
-            "{context}"
-        );
-        assert_eq!(
-            kept + file_report.unsynced_bytes_lost as usize,
-            unsynced.len(),
-            "{context}"
-        );
+        assert_eq!(file_report.unsynced_bytes, unsynced.len() as u64, "{context}");
+        assert_eq!(kept + file_report.unsynced_bytes_lost as usize, unsynced.len(), "{context}");
         assert!(garbage <= PAGE_BYTES.min(kept), "{context}");
         assert!(zeros <= PAGE_BYTES.min(unsynced.len() - kept), "{context}");
         assert_eq!(after.len(), durable.len() + kept + zeros, "{context}");
         assert_eq!(file_report.len_after, after.len() as u64, "{context}");
         let clean_end = durable.len() + kept - garbage;
-        assert_eq!(
-            after[durable.len()..clean_end],
-            unsynced[..kept - garbage],
-            "{context}"
-        );
-        assert!(
-            after[durable.len() + kept..].iter().all(|&b| b == 0),
-            "{context}"
-        );
+        assert_eq!(after[durable.len()..clean_end], unsynced[..kept - garbage], "{context}");
+        assert!(after[durable.len() + kept..].iter().all(|&b| b == 0), "{context}");
 
         seen_garbage += usize::from(garbage > 0);
         seen_zeros += usize::from(zeros > 0);
@@ -429,10 +346,7 @@ fn torn_garbage_never_touches_durable_bytes_after_truncate() {
         }
         truncate_survived += 1;
         let overlap = after.len().min(durable.len());
-        assert!(
-            after[3_000..overlap].iter().all(|&b| b == 0xAB),
-            "{context}"
-        );
+        assert!(after[3_000..overlap].iter().all(|&b| b == 0xAB), "{context}");
     }
     assert!(truncate_survived > 0, "the truncate survived on no seed");
 }
@@ -444,11 +358,7 @@ fn stale_handles_fail_after_crash() {
         let mut unlinked = storage.open(p("/data/1.log"), OpenMode::CreateNew).unwrap();
         storage.remove_file(p("/data/1.log")).unwrap();
         storage.sync_dir(p("/data")).unwrap();
-        assert_eq!(
-            unlinked.append(b"still works").unwrap(),
-            0,
-            "until the crash"
-        );
+        assert_eq!(unlinked.append(b"still works").unwrap(), 0, "until the crash");
 
         storage.crash(mode);
 
@@ -459,24 +369,14 @@ fn stale_handles_fail_after_crash() {
             ("len", expect_err(file.len(), "len")),
             ("sync", expect_err(file.sync(), "sync")),
             ("truncate", expect_err(file.truncate(0), "truncate")),
-            (
-                "len",
-                expect_err(unlinked.read_all(), "read_all of the unlinked file"),
-            ),
+            ("len", expect_err(unlinked.read_all(), "read_all of the unlinked file")),
         ];
         for (op, e) in errors {
             assert_eq!(e.op, op);
             assert_eq!(e.kind(), io::ErrorKind::Other);
-            assert!(
-                e.to_string().contains("stale handle from before crash"),
-                "{e}"
-            );
+            assert!(e.to_string().contains("stale handle from before crash"), "{e}");
         }
-        assert_eq!(
-            storage.stats().inodes,
-            3,
-            "the unlinked file died with the crash"
-        );
+        assert_eq!(storage.stats().inodes, 3, "the unlinked file died with the crash");
         // A fresh handle works, and dropping the stale ones is harmless.
         assert_eq!(read_file(&storage, "/data/0.log"), b"synced");
         drop(file);
@@ -506,10 +406,7 @@ fn scripted_run(seed: u64, mode: CrashMode) -> (CrashReport, BTreeMap<PathBuf, O
             }
         }
         storage
-            .rename(
-                p(&format!("{dir}/{:020}.log", 2)),
-                p(&format!("{dir}/renamed.log")),
-            )
+            .rename(p(&format!("{dir}/{:020}.log", 2)), p(&format!("{dir}/renamed.log")))
             .unwrap();
     }
     let report = storage.crash(mode);
@@ -520,59 +417,35 @@ fn scripted_run(seed: u64, mode: CrashMode) -> (CrashReport, BTreeMap<PathBuf, O
 fn same_seed_same_operations_same_outcome() {
     for mode in [CrashMode::KeepPageCache, POWER_LOSS, POWER_LOSS_TORN] {
         for seed in [0, 1, 42, u64::MAX] {
-            assert_eq!(
-                scripted_run(seed, mode),
-                scripted_run(seed, mode),
-                "seed {seed} {mode:?}"
-            );
+            assert_eq!(scripted_run(seed, mode), scripted_run(seed, mode), "seed {seed} {mode:?}");
         }
     }
     // And the seed matters: power loss outcomes differ between seeds.
-    let outcomes: BTreeSet<String> = (0..20)
-        .map(|seed| format!("{:?}", scripted_run(seed, POWER_LOSS_TORN)))
-        .collect();
-    assert!(
-        outcomes.len() > 10,
-        "only {} distinct outcomes over 20 seeds",
-        outcomes.len()
-    );
+    let outcomes: BTreeSet<String> =
+        (0..20).map(|seed| format!("{:?}", scripted_run(seed, POWER_LOSS_TORN))).collect();
+    assert!(outcomes.len() > 10, "only {} distinct outcomes over 20 seeds", outcomes.len());
 }
 
 #[test]
 fn read_corruption_flips_exactly_one_bit_and_leaves_storage_intact() {
     let original: Vec<u8> = (0..1_000u32).map(|i| (i * 13) as u8).collect();
     let (storage, file) = disk_with_synced_file(11, "0.log", &original);
-    storage.set_faults(DiskFaults {
-        read_corruption_probability: 1.0,
-        ..DiskFaults::default()
-    });
+    storage.set_faults(DiskFaults { read_corruption_probability: 1.0, ..DiskFaults::default() });
     let mut flipped_positions = BTreeSet::new();
     for _ in 0..100 {
         let mut buf = vec![0u8; original.len()];
         assert_eq!(file.read_at(0, &mut buf).unwrap(), original.len());
-        let flipped_bits: u32 = buf
-            .iter()
-            .zip(&original)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum();
+        let flipped_bits: u32 = buf.iter().zip(&original).map(|(a, b)| (a ^ b).count_ones()).sum();
         assert_eq!(flipped_bits, 1);
         flipped_positions.insert(buf.iter().zip(&original).position(|(a, b)| a != b).unwrap());
     }
     assert!(flipped_positions.len() > 50, "the flipped bit moves around");
     let mut empty = [0u8; 0];
-    assert_eq!(
-        file.read_at(0, &mut empty).unwrap(),
-        0,
-        "nothing read, nothing to corrupt"
-    );
+    assert_eq!(file.read_at(0, &mut empty).unwrap(), 0, "nothing read, nothing to corrupt");
     assert_eq!(storage.stats().read_corruptions_injected, 100);
 
     storage.set_faults(DiskFaults::default());
-    assert_eq!(
-        file.read_all().unwrap(),
-        original,
-        "the stored bytes were never touched"
-    );
+    assert_eq!(file.read_all().unwrap(), original, "the stored bytes were never touched");
     storage.crash(POWER_LOSS_TORN);
     assert_eq!(read_file(&storage, "/data/0.log"), original);
 }
@@ -580,28 +453,13 @@ fn read_corruption_flips_exactly_one_bit_and_leaves_storage_intact() {
 #[test]
 fn injected_io_errors_name_op_and_path_and_have_no_effect() {
     let (storage, mut file) = disk_with_synced_file(5, "0.log", b"synced");
-    storage.set_faults(DiskFaults {
-        io_error_probability: 1.0,
-        ..DiskFaults::default()
-    });
+    storage.set_faults(DiskFaults { io_error_probability: 1.0, ..DiskFaults::default() });
     let mut buf = [0u8; 1];
     let errors = [
-        (
-            "append",
-            "/data/0.log",
-            expect_err(file.append(b"lost"), "append"),
-        ),
-        (
-            "read",
-            "/data/0.log",
-            expect_err(file.read_at(0, &mut buf), "read_at"),
-        ),
+        ("append", "/data/0.log", expect_err(file.append(b"lost"), "append")),
+        ("read", "/data/0.log", expect_err(file.read_at(0, &mut buf), "read_at")),
         ("sync", "/data/0.log", expect_err(file.sync(), "sync")),
-        (
-            "truncate",
-            "/data/0.log",
-            expect_err(file.truncate(0), "truncate"),
-        ),
+        ("truncate", "/data/0.log", expect_err(file.truncate(0), "truncate")),
         (
             "open",
             "/data/1.log",
@@ -612,21 +470,9 @@ fn injected_io_errors_name_op_and_path_and_have_no_effect() {
             "/data/0.log",
             expect_err(storage.rename(p("/data/0.log"), p("/data/x")), "rename"),
         ),
-        (
-            "remove",
-            "/data/0.log",
-            expect_err(storage.remove_file(p("/data/0.log")), "remove"),
-        ),
-        (
-            "sync_dir",
-            "/data",
-            expect_err(storage.sync_dir(p("/data")), "sync_dir"),
-        ),
-        (
-            "list",
-            "/data",
-            expect_err(storage.list_dir(p("/data")), "list_dir"),
-        ),
+        ("remove", "/data/0.log", expect_err(storage.remove_file(p("/data/0.log")), "remove")),
+        ("sync_dir", "/data", expect_err(storage.sync_dir(p("/data")), "sync_dir")),
+        ("list", "/data", expect_err(storage.list_dir(p("/data")), "list_dir")),
         (
             "create_dir",
             "/data/t",
@@ -638,10 +484,7 @@ fn injected_io_errors_name_op_and_path_and_have_no_effect() {
         assert_eq!(e.path, Path::new(path));
         assert_eq!(e.kind(), io::ErrorKind::Other);
         assert!(e.to_string().contains("injected I/O error"), "{e}");
-        assert!(
-            e.to_string().contains(path),
-            "the message names the path: {e}"
-        );
+        assert!(e.to_string().contains(path), "the message names the path: {e}");
     }
     assert_eq!(storage.stats().io_errors_injected, errors.len() as u64);
 
@@ -655,16 +498,10 @@ fn injected_io_errors_name_op_and_path_and_have_no_effect() {
     );
 
     // At a probability in between, some calls fail and some succeed.
-    storage.set_faults(DiskFaults {
-        io_error_probability: 0.3,
-        ..DiskFaults::default()
-    });
+    storage.set_faults(DiskFaults { io_error_probability: 0.3, ..DiskFaults::default() });
     let results: Vec<bool> = (0..200).map(|_| file.append(b"x").is_ok()).collect();
     let succeeded = results.iter().filter(|&&ok| ok).count();
-    assert!(
-        (100..180).contains(&succeeded),
-        "{succeeded} of 200 succeeded"
-    );
+    assert!((100..180).contains(&succeeded), "{succeeded} of 200 succeeded");
     storage.set_faults(DiskFaults::default());
     assert_eq!(file.len().unwrap(), 6 + succeeded as u64);
 }
@@ -683,10 +520,7 @@ fn flip_byte_corrupts_durable_and_current_bytes() {
     storage.crash(POWER_LOSS);
     let after = read_file(&storage, "/data/0.log");
     if after.len() == 10 {
-        assert_eq!(
-            after, expected,
-            "the truncate was lost: both flips are on the platter"
-        );
+        assert_eq!(after, expected, "the truncate was lost: both flips are on the platter");
     } else {
         assert_eq!(after, expected[..2], "the truncate survived");
     }
@@ -704,11 +538,7 @@ fn flipped_byte_stays_flipped_across_crashes() {
         file.append(b"unsynced").unwrap();
         storage.flip_byte(p("/data/0.log"), 5).unwrap();
         storage.crash(POWER_LOSS_TORN);
-        assert_eq!(
-            read_file(&storage, "/data/0.log")[..10],
-            *b"01234\xca6789",
-            "seed {seed}"
-        );
+        assert_eq!(read_file(&storage, "/data/0.log")[..10], *b"01234\xca6789", "seed {seed}");
     }
 }
 
@@ -735,11 +565,7 @@ fn retention_does_not_grow_the_model() {
     }
     storage.sync_dir(p("/data/topic-0")).unwrap();
     let stats = storage.stats();
-    assert_eq!(
-        stats.inodes,
-        3 + 3,
-        "root, data, topic-0 and three segments"
-    );
+    assert_eq!(stats.inodes, 3 + 3, "root, data, topic-0 and three segments");
     assert_eq!(stats.bytes_written, 2_000_000);
     assert_eq!(stats.syncs, 2_000);
 }
@@ -749,19 +575,11 @@ fn unlinked_file_lives_while_a_handle_is_open() {
     let (storage, mut file) = disk_with_synced_file(2, "0.log", b"data");
     storage.remove_file(p("/data/0.log")).unwrap();
     storage.sync_dir(p("/data")).unwrap();
-    assert_eq!(
-        storage.stats().inodes,
-        3,
-        "root, /data, and the open unlinked file"
-    );
+    assert_eq!(storage.stats().inodes, 3, "root, /data, and the open unlinked file");
     file.append(b" more").unwrap();
     assert_eq!(file.read_all().unwrap(), b"data more");
     drop(file);
-    assert_eq!(
-        storage.stats().inodes,
-        2,
-        "collected when the last handle closes"
-    );
+    assert_eq!(storage.stats().inodes, 2, "collected when the last handle closes");
 }
 
 #[test]
@@ -771,10 +589,7 @@ fn bad_paths_are_errors_not_panics() {
     storage.open(p("/data/f"), OpenMode::CreateNew).unwrap();
     let cases = [
         (
-            expect_err(
-                storage.open(p("/data/../f"), OpenMode::CreateOrExisting),
-                "..",
-            ),
+            expect_err(storage.open(p("/data/../f"), OpenMode::CreateOrExisting), ".."),
             io::ErrorKind::InvalidInput,
         ),
         (
@@ -782,29 +597,17 @@ fn bad_paths_are_errors_not_panics() {
             io::ErrorKind::InvalidInput,
         ),
         (
-            expect_err(
-                storage.open(p("/"), OpenMode::CreateOrExisting),
-                "open root",
-            ),
+            expect_err(storage.open(p("/"), OpenMode::CreateOrExisting), "open root"),
             io::ErrorKind::InvalidInput,
         ),
-        (
-            expect_err(storage.remove_dir_all(p("/")), "remove root"),
-            io::ErrorKind::InvalidInput,
-        ),
+        (expect_err(storage.remove_dir_all(p("/")), "remove root"), io::ErrorKind::InvalidInput),
         (
             expect_err(storage.open(p("/data"), OpenMode::Existing), "open a dir"),
             io::ErrorKind::IsADirectory,
         ),
+        (expect_err(storage.list_dir(p("/data/f")), "list a file"), io::ErrorKind::NotADirectory),
         (
-            expect_err(storage.list_dir(p("/data/f")), "list a file"),
-            io::ErrorKind::NotADirectory,
-        ),
-        (
-            expect_err(
-                storage.open(p("/data/f/g"), OpenMode::CreateNew),
-                "file as dir",
-            ),
+            expect_err(storage.open(p("/data/f/g"), OpenMode::CreateNew), "file as dir"),
             io::ErrorKind::NotADirectory,
         ),
         (
@@ -812,17 +615,11 @@ fn bad_paths_are_errors_not_panics() {
             io::ErrorKind::IsADirectory,
         ),
         (
-            expect_err(
-                storage.remove_dir_all(p("/data/f")),
-                "remove_dir_all a file",
-            ),
+            expect_err(storage.remove_dir_all(p("/data/f")), "remove_dir_all a file"),
             io::ErrorKind::NotADirectory,
         ),
         (
-            expect_err(
-                storage.create_dir_all(p("/data/f")),
-                "create_dir over a file",
-            ),
+            expect_err(storage.create_dir_all(p("/data/f")), "create_dir over a file"),
             io::ErrorKind::AlreadyExists,
         ),
         (
@@ -884,8 +681,5 @@ fn large_unsynced_appends_crash_and_sync_in_proportion() {
     assert_eq!(file_report.unsynced_bytes, 32 << 20);
     assert_eq!(file_report.len_before, 96 << 20);
     assert!(file_report.len_after >= 64 << 20);
-    assert_eq!(
-        read_file(&storage, "/data/0.log")[..64 << 20],
-        vec![0x5A; 64 << 20][..]
-    );
+    assert_eq!(read_file(&storage, "/data/0.log")[..64 << 20], vec![0x5A; 64 << 20][..]);
 }

@@ -38,33 +38,20 @@ fn create_new_on_existing_file_is_already_exists<S: Storage>(storage: &S, root: 
     assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
     assert_eq!(e.op, "open");
     assert_eq!(e.path, path);
-    assert_eq!(
-        file.read_all().unwrap(),
-        b"kept",
-        "a failed CreateNew leaves the file alone"
-    );
+    assert_eq!(file.read_all().unwrap(), b"kept", "a failed CreateNew leaves the file alone");
 }
 
 fn open_existing_on_missing_file_is_not_found<S: Storage>(storage: &S, root: &Path) {
     let path = root.join("missing.log");
-    let e = expect_err(
-        storage.open(&path, OpenMode::Existing),
-        "Existing on a missing file",
-    );
+    let e = expect_err(storage.open(&path, OpenMode::Existing), "Existing on a missing file");
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
     assert_eq!(e.op, "open");
-    assert!(
-        !storage.exists(&path).unwrap(),
-        "a failed open creates nothing"
-    );
+    assert!(!storage.exists(&path).unwrap(), "a failed open creates nothing");
 }
 
 fn open_in_missing_directory_is_not_found<S: Storage>(storage: &S, root: &Path) {
     let path = root.join("no-such-dir").join("a.log");
-    let e = expect_err(
-        storage.open(&path, OpenMode::CreateOrExisting),
-        "open under a missing dir",
-    );
+    let e = expect_err(storage.open(&path, OpenMode::CreateOrExisting), "open under a missing dir");
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
 }
 
@@ -73,52 +60,32 @@ fn create_or_existing_creates_then_opens<S: Storage>(storage: &S, root: &Path) {
     let mut file = storage.open(&path, OpenMode::CreateOrExisting).unwrap();
     file.append(b"first").unwrap();
     let again = storage.open(&path, OpenMode::CreateOrExisting).unwrap();
-    assert_eq!(
-        again.read_all().unwrap(),
-        b"first",
-        "the second open does not truncate"
-    );
+    assert_eq!(again.read_all().unwrap(), b"first", "the second open does not truncate");
     let existing = storage.open(&path, OpenMode::Existing).unwrap();
     assert_eq!(existing.len().unwrap(), 5);
 }
 
 fn append_returns_positions<S: Storage>(storage: &S, root: &Path) {
-    let mut file = storage
-        .open(&root.join("a.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&root.join("a.log"), OpenMode::CreateNew).unwrap();
     assert_eq!(file.append(b"abc").unwrap(), 0);
     assert_eq!(file.append(b"defgh").unwrap(), 3);
-    assert_eq!(
-        file.append(b"").unwrap(),
-        8,
-        "an empty append writes nothing, at the end"
-    );
+    assert_eq!(file.append(b"").unwrap(), 8, "an empty append writes nothing, at the end");
     assert_eq!(file.append(b"i").unwrap(), 8);
     assert_eq!(file.len().unwrap(), 9);
     assert_eq!(file.read_all().unwrap(), b"abcdefghi");
 }
 
 fn read_at_is_short_only_at_the_end<S: Storage>(storage: &S, root: &Path) {
-    let mut file = storage
-        .open(&root.join("a.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&root.join("a.log"), OpenMode::CreateNew).unwrap();
     file.append(b"0123456789").unwrap();
     let mut buf = [0u8; 4];
     assert_eq!(file.read_at(2, &mut buf).unwrap(), 4);
     assert_eq!(&buf, b"2345");
     let mut buf = [0u8; 4];
-    assert_eq!(
-        file.read_at(8, &mut buf).unwrap(),
-        2,
-        "short read at the end"
-    );
+    assert_eq!(file.read_at(8, &mut buf).unwrap(), 2, "short read at the end");
     assert_eq!(&buf[..2], b"89");
     assert_eq!(file.read_at(10, &mut buf).unwrap(), 0, "read at the end");
-    assert_eq!(
-        file.read_at(1000, &mut buf).unwrap(),
-        0,
-        "read beyond the end"
-    );
+    assert_eq!(file.read_at(1000, &mut buf).unwrap(), 0, "read beyond the end");
     assert_eq!(file.read_at(3, &mut []).unwrap(), 0, "empty buffer");
 }
 
@@ -129,19 +96,14 @@ fn read_exact_at_beyond_the_end_is_unexpected_eof<S: Storage>(storage: &S, root:
     let mut buf = [0u8; 4];
     file.read_exact_at(6, &mut buf).unwrap();
     assert_eq!(&buf, b"6789");
-    let e = expect_err(
-        file.read_exact_at(7, &mut buf),
-        "read_exact_at across the end",
-    );
+    let e = expect_err(file.read_exact_at(7, &mut buf), "read_exact_at across the end");
     assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     assert_eq!(e.op, "read");
     assert_eq!(e.path, path);
 }
 
 fn len_follows_appends_and_truncates<S: Storage>(storage: &S, root: &Path) {
-    let mut file = storage
-        .open(&root.join("a.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&root.join("a.log"), OpenMode::CreateNew).unwrap();
     assert_eq!(file.len().unwrap(), 0);
     file.append(&[7; 100]).unwrap();
     assert_eq!(file.len().unwrap(), 100);
@@ -153,20 +115,14 @@ fn len_follows_appends_and_truncates<S: Storage>(storage: &S, root: &Path) {
 }
 
 fn truncate_then_append<S: Storage>(storage: &S, root: &Path) {
-    let mut file = storage
-        .open(&root.join("a.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&root.join("a.log"), OpenMode::CreateNew).unwrap();
     file.append(b"0123456789").unwrap();
     file.sync().unwrap();
     file.truncate(4).unwrap();
     assert_eq!(file.append(b"xyz").unwrap(), 4, "appends go at the new end");
     assert_eq!(file.read_all().unwrap(), b"0123xyz");
     file.truncate(7).unwrap();
-    assert_eq!(
-        file.read_all().unwrap(),
-        b"0123xyz",
-        "truncate to the length changes nothing"
-    );
+    assert_eq!(file.read_all().unwrap(), b"0123xyz", "truncate to the length changes nothing");
     file.sync().unwrap();
     assert_eq!(file.read_all().unwrap(), b"0123xyz");
 }
@@ -181,11 +137,7 @@ fn reopen_sees_data<S: Storage>(storage: &S, root: &Path) {
     }
     let mut file = storage.open(&path, OpenMode::Existing).unwrap();
     assert_eq!(file.read_all().unwrap(), b"hello world");
-    assert_eq!(
-        file.append(b"!").unwrap(),
-        11,
-        "a reopened file appends at its end"
-    );
+    assert_eq!(file.append(b"!").unwrap(), 11, "a reopened file appends at its end");
 }
 
 fn two_handles_see_each_others_appends<S: Storage>(storage: &S, root: &Path) {
@@ -208,16 +160,8 @@ fn rename_replaces_the_target<S: Storage>(storage: &S, root: &Path) {
     assert!(!storage.exists(&from).unwrap());
     let reopened = storage.open(&to, OpenMode::Existing).unwrap();
     assert_eq!(reopened.read_all().unwrap(), b"new");
-    assert_eq!(
-        old.read_all().unwrap(),
-        b"old",
-        "the replaced file's handle still reads it"
-    );
-    assert_eq!(
-        new.append(b"er").unwrap(),
-        3,
-        "the renamed file's handle still appends"
-    );
+    assert_eq!(old.read_all().unwrap(), b"old", "the replaced file's handle still reads it");
+    assert_eq!(new.append(b"er").unwrap(), 3, "the renamed file's handle still appends");
     // A fresh open: FileStorage caches `len` per handle (one appender per file), so an older
     // handle's `read_all` would stop at the length it knew.
     let reopened = storage.open(&to, OpenMode::Existing).unwrap();
@@ -230,26 +174,17 @@ fn rename_across_directories<S: Storage>(storage: &S, root: &Path) {
     let (left, right) = (root.join("left"), root.join("right"));
     storage.create_dir_all(&left).unwrap();
     storage.create_dir_all(&right).unwrap();
-    let mut file = storage
-        .open(&left.join("a.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&left.join("a.log"), OpenMode::CreateNew).unwrap();
     file.append(b"moved").unwrap();
-    storage
-        .rename(&left.join("a.log"), &right.join("b.log"))
-        .unwrap();
+    storage.rename(&left.join("a.log"), &right.join("b.log")).unwrap();
     assert!(storage.list_dir(&left).unwrap().is_empty());
     assert_eq!(storage.list_dir(&right).unwrap(), ["b.log"]);
-    let moved = storage
-        .open(&right.join("b.log"), OpenMode::Existing)
-        .unwrap();
+    let moved = storage.open(&right.join("b.log"), OpenMode::Existing).unwrap();
     assert_eq!(moved.read_all().unwrap(), b"moved");
 }
 
 fn rename_of_missing_file_is_not_found<S: Storage>(storage: &S, root: &Path) {
-    let e = expect_err(
-        storage.rename(&root.join("missing"), &root.join("b")),
-        "rename missing",
-    );
+    let e = expect_err(storage.rename(&root.join("missing"), &root.join("b")), "rename missing");
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
     assert_eq!(e.op, "rename");
 }
@@ -261,11 +196,7 @@ fn remove_file_and_missing_is_not_found<S: Storage>(storage: &S, root: &Path) {
     storage.remove_file(&path).unwrap();
     assert!(!storage.exists(&path).unwrap());
     assert!(storage.list_dir(root).unwrap().is_empty());
-    assert_eq!(
-        file.read_all().unwrap(),
-        b"still readable",
-        "an unlinked file's handle works"
-    );
+    assert_eq!(file.read_all().unwrap(), b"still readable", "an unlinked file's handle works");
     file.append(b"!").unwrap();
     let e = expect_err(storage.remove_file(&path), "remove twice");
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
@@ -278,25 +209,14 @@ fn remove_file_and_missing_is_not_found<S: Storage>(storage: &S, root: &Path) {
 }
 
 fn list_dir_is_sorted_and_includes_directories<S: Storage>(storage: &S, root: &Path) {
-    for name in [
-        "00000000000000000042.log",
-        "b",
-        "00000000000000000000.log",
-        "a.index",
-    ] {
+    for name in ["00000000000000000042.log", "b", "00000000000000000000.log", "a.index"] {
         storage.open(&root.join(name), OpenMode::CreateNew).unwrap();
     }
     storage.create_dir_all(&root.join("topic-0")).unwrap();
     storage.create_dir_all(&root.join("Z")).unwrap();
     let names = storage.list_dir(root).unwrap();
-    let expected = [
-        "00000000000000000000.log",
-        "00000000000000000042.log",
-        "Z",
-        "a.index",
-        "b",
-        "topic-0",
-    ];
+    let expected =
+        ["00000000000000000000.log", "00000000000000000042.log", "Z", "a.index", "b", "topic-0"];
     assert_eq!(names, expected);
     assert!(storage.list_dir(&root.join("topic-0")).unwrap().is_empty());
     let e = expect_err(storage.list_dir(&root.join("missing")), "list missing dir");
@@ -309,9 +229,7 @@ fn exists_sees_files_and_directories<S: Storage>(storage: &S, root: &Path) {
     storage.create_dir_all(&root.join("x").join("y")).unwrap();
     assert!(storage.exists(&root.join("x")).unwrap());
     assert!(storage.exists(&root.join("x").join("y")).unwrap());
-    storage
-        .open(&root.join("x").join("f"), OpenMode::CreateNew)
-        .unwrap();
+    storage.open(&root.join("x").join("f"), OpenMode::CreateNew).unwrap();
     assert!(storage.exists(&root.join("x").join("f")).unwrap());
 }
 
@@ -327,25 +245,15 @@ fn create_dir_all_is_idempotent<S: Storage>(storage: &S, root: &Path) {
 fn remove_dir_all_removes_the_tree<S: Storage>(storage: &S, root: &Path) {
     let dir = root.join("topic-0");
     storage.create_dir_all(&dir.join("nested")).unwrap();
-    let mut file = storage
-        .open(&dir.join("0.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&dir.join("0.log"), OpenMode::CreateNew).unwrap();
     file.append(b"data").unwrap();
-    storage
-        .open(&dir.join("nested").join("1.log"), OpenMode::CreateNew)
-        .unwrap();
-    storage
-        .open(&root.join("keep.log"), OpenMode::CreateNew)
-        .unwrap();
+    storage.open(&dir.join("nested").join("1.log"), OpenMode::CreateNew).unwrap();
+    storage.open(&root.join("keep.log"), OpenMode::CreateNew).unwrap();
     storage.remove_dir_all(&dir).unwrap();
     assert!(!storage.exists(&dir).unwrap());
     assert!(!storage.exists(&dir.join("0.log")).unwrap());
     assert_eq!(storage.list_dir(root).unwrap(), ["keep.log"]);
-    assert_eq!(
-        file.read_all().unwrap(),
-        b"data",
-        "open handles outlive the directory"
-    );
+    assert_eq!(file.read_all().unwrap(), b"data", "open handles outlive the directory");
     let e = expect_err(storage.remove_dir_all(&dir), "remove_dir_all twice");
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
     // The name can be used again.
@@ -354,18 +262,13 @@ fn remove_dir_all_removes_the_tree<S: Storage>(storage: &S, root: &Path) {
 }
 
 fn sync_and_sync_dir_succeed<S: Storage>(storage: &S, root: &Path) {
-    let mut file = storage
-        .open(&root.join("a.log"), OpenMode::CreateNew)
-        .unwrap();
+    let mut file = storage.open(&root.join("a.log"), OpenMode::CreateNew).unwrap();
     file.sync().unwrap();
     file.append(b"x").unwrap();
     file.sync().unwrap();
     file.sync().unwrap();
     storage.sync_dir(root).unwrap();
-    let e = expect_err(
-        storage.sync_dir(&root.join("missing")),
-        "sync_dir of a missing dir",
-    );
+    let e = expect_err(storage.sync_dir(&root.join("missing")), "sync_dir of a missing dir");
     assert_eq!(e.kind(), io::ErrorKind::NotFound);
 }
 
@@ -523,8 +426,7 @@ mod differential {
                 }
                 (Op::ReadAt(position, len), Some(file)) => {
                     let mut buf = vec![0u8; *len];
-                    file.read_at(*position, &mut buf)
-                        .map(|read| format!("{:?}", &buf[..read]))
+                    file.read_at(*position, &mut buf).map(|read| format!("{:?}", &buf[..read]))
                 }
                 (Op::Len, Some(file)) => file.len().map(|len| len.to_string()),
                 (Op::Truncate(percent), Some(file)) => file.len().and_then(|len| {

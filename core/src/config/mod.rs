@@ -149,7 +149,8 @@ pub struct BrokerConfig {
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        let listener = Endpoint { listener_name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 };
+        let listener =
+            Endpoint { listener_name: "PLAINTEXT".into(), host: "127.0.0.1".into(), port: 9092 };
         BrokerConfig {
             node_id: BrokerId(1),
             listeners: vec![listener.clone()],
@@ -179,54 +180,161 @@ const NO_EFFECT_KEYS: &[(&str, &str)] = &[
 
 /// Kafka broker keys that odradek recognises but does not implement yet.
 const KAFKA_BROKER_KEYS_UNSUPPORTED: &[&str] = &[
-    "zookeeper.connect", "zookeeper.connection.timeout.ms", "zookeeper.session.timeout.ms",
-    "process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers",
-    "controller.listener.names", "inter.broker.listener.name", "listener.security.protocol.map",
-    "security.inter.broker.protocol", "broker.rack", "offsets.topic.replication.factor",
-    "offsets.topic.num.partitions", "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr", "group.initial.rebalance.delay.ms", "log.cleanup.policy",
-    "log.cleaner.enable", "log.cleaner.threads", "compression.type", "replica.lag.time.max.ms",
-    "replica.fetch.max.bytes", "num.replica.fetchers", "auto.leader.rebalance.enable",
-    "broker.session.timeout.ms", "broker.heartbeat.interval.ms", "log.segment.delete.delay.ms",
-    "log.preallocate", "log.index.size.max.bytes", "log.roll.jitter.ms", "log.roll.jitter.hours",
-    "log.message.timestamp.difference.max.ms", "metadata.log.dir", "metadata.log.segment.bytes",
-    "ssl.keystore.location", "ssl.truststore.location", "sasl.enabled.mechanisms",
-    "sasl.mechanism.inter.broker.protocol", "authorizer.class.name", "super.users",
-    "eligible.leader.replicas.version", "group.coordinator.rebalance.protocols",
-    "transactional.id.expiration.ms", "producer.id.expiration.ms", "queued.max.requests",
-    "max.connections", "max.connections.per.ip", "connections.max.idle.ms",
-    "quota.window.num", "replica.selector.class", "offsets.retention.minutes",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+    "zookeeper.session.timeout.ms",
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "security.inter.broker.protocol",
+    "broker.rack",
+    "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "log.cleanup.policy",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "compression.type",
+    "replica.lag.time.max.ms",
+    "replica.fetch.max.bytes",
+    "num.replica.fetchers",
+    "auto.leader.rebalance.enable",
+    "broker.session.timeout.ms",
+    "broker.heartbeat.interval.ms",
+    "log.segment.delete.delay.ms",
+    "log.preallocate",
+    "log.index.size.max.bytes",
+    "log.roll.jitter.ms",
+    "log.roll.jitter.hours",
+    "log.message.timestamp.difference.max.ms",
+    "metadata.log.dir",
+    "metadata.log.segment.bytes",
+    "ssl.keystore.location",
+    "ssl.truststore.location",
+    "sasl.enabled.mechanisms",
+    "sasl.mechanism.inter.broker.protocol",
+    "authorizer.class.name",
+    "super.users",
+    "eligible.leader.replicas.version",
+    "group.coordinator.rebalance.protocols",
+    "transactional.id.expiration.ms",
+    "producer.id.expiration.ms",
+    "queued.max.requests",
+    "max.connections",
+    "max.connections.per.ip",
+    "connections.max.idle.ms",
+    "quota.window.num",
+    "replica.selector.class",
+    "offsets.retention.minutes",
 ];
 
 /// Topic config keys: (topic key, broker synonym, type, documentation).
 const TOPIC_KEYS: &[(&str, &str, ValueType, &str)] = &[
-    ("cleanup.policy", "log.cleanup.policy", ValueType::List, "Retention policy: only `delete` is supported."),
-    ("compression.type", "compression.type", ValueType::String, "Broker-side compression: only `producer` (keep what the producer sent)."),
-    ("flush.messages", "log.flush.interval.messages", ValueType::Long, "Sync the log after this many records."),
-    ("flush.ms", "log.flush.interval.ms", ValueType::Long, "Sync the log when the last sync is older than this."),
-    ("index.interval.bytes", "log.index.interval.bytes", ValueType::Int, "Bytes of log between offset index entries."),
-    ("max.message.bytes", "message.max.bytes", ValueType::Int, "The largest record batch accepted."),
-    ("message.timestamp.type", "log.message.timestamp.type", ValueType::String, "CreateTime or LogAppendTime."),
-    ("min.insync.replicas", "min.insync.replicas", ValueType::Int, "In-sync replicas needed for an acks=all write."),
-    ("retention.bytes", "log.retention.bytes", ValueType::Long, "Delete old segments while the partition is larger; -1 for no limit."),
-    ("retention.ms", "log.retention.ms", ValueType::Long, "Delete segments older than this; -1 to keep forever."),
+    (
+        "cleanup.policy",
+        "log.cleanup.policy",
+        ValueType::List,
+        "Retention policy: only `delete` is supported.",
+    ),
+    (
+        "compression.type",
+        "compression.type",
+        ValueType::String,
+        "Broker-side compression: only `producer` (keep what the producer sent).",
+    ),
+    (
+        "flush.messages",
+        "log.flush.interval.messages",
+        ValueType::Long,
+        "Sync the log after this many records.",
+    ),
+    (
+        "flush.ms",
+        "log.flush.interval.ms",
+        ValueType::Long,
+        "Sync the log when the last sync is older than this.",
+    ),
+    (
+        "index.interval.bytes",
+        "log.index.interval.bytes",
+        ValueType::Int,
+        "Bytes of log between offset index entries.",
+    ),
+    (
+        "max.message.bytes",
+        "message.max.bytes",
+        ValueType::Int,
+        "The largest record batch accepted.",
+    ),
+    (
+        "message.timestamp.type",
+        "log.message.timestamp.type",
+        ValueType::String,
+        "CreateTime or LogAppendTime.",
+    ),
+    (
+        "min.insync.replicas",
+        "min.insync.replicas",
+        ValueType::Int,
+        "In-sync replicas needed for an acks=all write.",
+    ),
+    (
+        "retention.bytes",
+        "log.retention.bytes",
+        ValueType::Long,
+        "Delete old segments while the partition is larger; -1 for no limit.",
+    ),
+    (
+        "retention.ms",
+        "log.retention.ms",
+        ValueType::Long,
+        "Delete segments older than this; -1 to keep forever.",
+    ),
     ("segment.bytes", "log.segment.bytes", ValueType::Int, "Roll a new segment past this size."),
-    ("segment.ms", "log.roll.ms", ValueType::Long, "Roll a new segment when the active one is older than this."),
-    ("unclean.leader.election.enable", "unclean.leader.election.enable", ValueType::Boolean, "Allow an out-of-sync replica to become leader."),
+    (
+        "segment.ms",
+        "log.roll.ms",
+        ValueType::Long,
+        "Roll a new segment when the active one is older than this.",
+    ),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+        ValueType::Boolean,
+        "Allow an out-of-sync replica to become leader.",
+    ),
 ];
 
 /// Kafka topic keys odradek does not support yet.
 const KAFKA_TOPIC_KEYS_UNSUPPORTED: &[&str] = &[
-    "delete.retention.ms", "file.delete.delay.ms", "follower.replication.throttled.replicas",
-    "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
-    "max.compaction.lag.ms", "message.downconversion.enable", "message.format.version",
-    "message.timestamp.difference.max.ms", "message.timestamp.before.max.ms",
-    "message.timestamp.after.max.ms", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
-    "preallocate", "remote.storage.enable", "segment.index.bytes", "segment.jitter.ms",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "preallocate",
+    "remote.storage.enable",
+    "segment.index.bytes",
+    "segment.jitter.ms",
 ];
 
 fn parse_long(value: &str, min: i64, max: i64) -> Result<i64, String> {
-    let parsed: i64 = value.trim().parse().map_err(|_| format!("expected an integer, got {value:?}"))?;
+    let parsed: i64 =
+        value.trim().parse().map_err(|_| format!("expected an integer, got {value:?}"))?;
     if parsed < min || parsed > max {
         return Err(format!("must be in [{min}, {max}]"));
     }
@@ -253,7 +361,8 @@ fn parse_timestamp_type(value: &str) -> Result<TimestampType, String> {
 pub fn parse_listeners(value: &str) -> Result<Vec<Endpoint>, String> {
     let mut endpoints = Vec::new();
     for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, rest) = item.split_once("://").ok_or_else(|| format!("{item:?} is not NAME://host:port"))?;
+        let (name, rest) =
+            item.split_once("://").ok_or_else(|| format!("{item:?} is not NAME://host:port"))?;
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| format!("{item:?} has no port"))?;
         let port: u16 = port.parse().map_err(|_| format!("{item:?} has a bad port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -271,16 +380,25 @@ pub fn parse_listeners(value: &str) -> Result<Vec<Endpoint>, String> {
 
 impl BrokerConfig {
     /// Reads `path` (if given) and applies `overrides` on top, in order.
-    pub fn load(path: Option<&std::path::Path>, overrides: &[(String, String)]) -> Result<BrokerConfig, ConfigError> {
+    pub fn load(
+        path: Option<&std::path::Path>,
+        overrides: &[(String, String)],
+    ) -> Result<BrokerConfig, ConfigError> {
         let mut entries = Vec::new();
         if let Some(path) = path {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-            let parsed = properties::parse(&text).map_err(|(line, reason)| ConfigError::Malformed {
-                origin: Origin::File { path: path.to_path_buf(), line },
-                reason,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            let parsed =
+                properties::parse(&text).map_err(|(line, reason)| ConfigError::Malformed {
+                    origin: Origin::File { path: path.to_path_buf(), line },
+                    reason,
+                })?;
             for e in parsed {
-                entries.push((e.key, e.value, Origin::File { path: path.to_path_buf(), line: e.line }));
+                entries.push((
+                    e.key,
+                    e.value,
+                    Origin::File { path: path.to_path_buf(), line: e.line },
+                ));
             }
         }
         for (key, value) in overrides {
@@ -290,7 +408,9 @@ impl BrokerConfig {
     }
 
     /// Builds a configuration from (key, value, origin) entries; later entries win.
-    pub fn from_entries(entries: Vec<(String, String, Origin)>) -> Result<BrokerConfig, ConfigError> {
+    pub fn from_entries(
+        entries: Vec<(String, String, Origin)>,
+    ) -> Result<BrokerConfig, ConfigError> {
         let mut config = BrokerConfig::default();
         // Kafka's precedence: log.retention.ms over .minutes over .hours; log.roll.ms over .hours.
         let (mut retention_ms, mut retention_minutes, mut retention_hours) = (None, None, None);
@@ -298,10 +418,19 @@ impl BrokerConfig {
         let mut log_dir_alias = None;
         let mut advertised_given = false;
         for (key, value, origin) in entries {
-            let invalid = |reason: String| ConfigError::InvalidValue { key: key.clone(), value: value.clone(), reason, origin: origin.clone() };
+            let invalid = |reason: String| ConfigError::InvalidValue {
+                key: key.clone(),
+                value: value.clone(),
+                reason,
+                origin: origin.clone(),
+            };
             let defaults = &mut config.topic_defaults;
             match key.as_str() {
-                "node.id" | "broker.id" => config.node_id = BrokerId(parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)? as i32),
+                "node.id" | "broker.id" => {
+                    config.node_id = BrokerId(
+                        parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)? as i32,
+                    )
+                }
                 "listeners" => config.listeners = parse_listeners(&value).map_err(invalid)?,
                 "advertised.listeners" => {
                     config.advertised_listeners = parse_listeners(&value).map_err(invalid)?;
@@ -309,32 +438,94 @@ impl BrokerConfig {
                 }
                 "log.dirs" => config.log_dirs = parse_dirs(&value).map_err(invalid)?,
                 "log.dir" => log_dir_alias = Some(parse_dirs(&value).map_err(invalid)?),
-                "num.partitions" => config.num_partitions = parse_long(&value, 1, i64::from(i32::MAX)).map_err(invalid)? as i32,
-                "default.replication.factor" => config.default_replication_factor = parse_long(&value, 1, i64::from(i16::MAX)).map_err(invalid)? as i16,
-                "auto.create.topics.enable" => config.auto_create_topics_enable = parse_bool(&value).map_err(invalid)?,
-                "delete.topic.enable" => config.delete_topic_enable = parse_bool(&value).map_err(invalid)?,
-                "socket.request.max.bytes" => config.socket_request_max_bytes = parse_long(&value, 1, i64::from(i32::MAX)).map_err(invalid)? as usize,
-                "log.retention.check.interval.ms" => config.log_retention_check_interval_ms = parse_long(&value, 1, i64::MAX).map_err(invalid)?,
-                "log.segment.bytes" => defaults.log.segment_bytes = parse_long(&value, 14, i64::from(i32::MAX)).map_err(invalid)? as u64,
+                "num.partitions" => {
+                    config.num_partitions =
+                        parse_long(&value, 1, i64::from(i32::MAX)).map_err(invalid)? as i32
+                }
+                "default.replication.factor" => {
+                    config.default_replication_factor =
+                        parse_long(&value, 1, i64::from(i16::MAX)).map_err(invalid)? as i16
+                }
+                "auto.create.topics.enable" => {
+                    config.auto_create_topics_enable = parse_bool(&value).map_err(invalid)?
+                }
+                "delete.topic.enable" => {
+                    config.delete_topic_enable = parse_bool(&value).map_err(invalid)?
+                }
+                "socket.request.max.bytes" => {
+                    config.socket_request_max_bytes =
+                        parse_long(&value, 1, i64::from(i32::MAX)).map_err(invalid)? as usize
+                }
+                "log.retention.check.interval.ms" => {
+                    config.log_retention_check_interval_ms =
+                        parse_long(&value, 1, i64::MAX).map_err(invalid)?
+                }
+                "log.segment.bytes" => {
+                    defaults.log.segment_bytes =
+                        parse_long(&value, 14, i64::from(i32::MAX)).map_err(invalid)? as u64
+                }
                 "log.roll.ms" => roll_ms = Some(parse_long(&value, 1, i64::MAX).map_err(invalid)?),
-                "log.roll.hours" => roll_hours = Some(parse_long(&value, 1, i64::MAX / 3_600_000).map_err(invalid)?),
-                "log.retention.ms" => retention_ms = Some(parse_long(&value, -1, i64::MAX).map_err(invalid)?),
-                "log.retention.minutes" => retention_minutes = Some(parse_long(&value, -1, i64::MAX / 60_000).map_err(invalid)?),
-                "log.retention.hours" => retention_hours = Some(parse_long(&value, -1, i64::MAX / 3_600_000).map_err(invalid)?),
-                "log.retention.bytes" => defaults.log.retention_bytes = parse_long(&value, -1, i64::MAX).map_err(invalid)?,
-                "log.flush.interval.messages" => defaults.log.flush_messages = parse_long(&value, 1, i64::MAX).map_err(invalid)? as u64,
-                "log.flush.interval.ms" => defaults.log.flush_ms = parse_long(&value, 0, i64::MAX).map_err(invalid)?,
-                "log.flush.offset.checkpoint.interval.ms" => defaults.log.checkpoint_interval_ms = parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)?,
-                "log.index.interval.bytes" => defaults.log.index_interval_bytes = parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)? as u64,
-                "message.max.bytes" => defaults.log.max_message_bytes = parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)? as usize,
-                "min.insync.replicas" => defaults.min_insync_replicas = parse_long(&value, 1, i64::from(i32::MAX)).map_err(invalid)? as i32,
-                "log.message.timestamp.type" => defaults.message_timestamp_type = parse_timestamp_type(&value).map_err(invalid)?,
-                "unclean.leader.election.enable" => defaults.unclean_leader_election_enable = parse_bool(&value).map_err(invalid)?,
+                "log.roll.hours" => {
+                    roll_hours = Some(parse_long(&value, 1, i64::MAX / 3_600_000).map_err(invalid)?)
+                }
+                "log.retention.ms" => {
+                    retention_ms = Some(parse_long(&value, -1, i64::MAX).map_err(invalid)?)
+                }
+                "log.retention.minutes" => {
+                    retention_minutes =
+                        Some(parse_long(&value, -1, i64::MAX / 60_000).map_err(invalid)?)
+                }
+                "log.retention.hours" => {
+                    retention_hours =
+                        Some(parse_long(&value, -1, i64::MAX / 3_600_000).map_err(invalid)?)
+                }
+                "log.retention.bytes" => {
+                    defaults.log.retention_bytes =
+                        parse_long(&value, -1, i64::MAX).map_err(invalid)?
+                }
+                "log.flush.interval.messages" => {
+                    defaults.log.flush_messages =
+                        parse_long(&value, 1, i64::MAX).map_err(invalid)? as u64
+                }
+                "log.flush.interval.ms" => {
+                    defaults.log.flush_ms = parse_long(&value, 0, i64::MAX).map_err(invalid)?
+                }
+                "log.flush.offset.checkpoint.interval.ms" => {
+                    defaults.log.checkpoint_interval_ms =
+                        parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)?
+                }
+                "log.index.interval.bytes" => {
+                    defaults.log.index_interval_bytes =
+                        parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)? as u64
+                }
+                "message.max.bytes" => {
+                    defaults.log.max_message_bytes =
+                        parse_long(&value, 0, i64::from(i32::MAX)).map_err(invalid)? as usize
+                }
+                "min.insync.replicas" => {
+                    defaults.min_insync_replicas =
+                        parse_long(&value, 1, i64::from(i32::MAX)).map_err(invalid)? as i32
+                }
+                "log.message.timestamp.type" => {
+                    defaults.message_timestamp_type =
+                        parse_timestamp_type(&value).map_err(invalid)?
+                }
+                "unclean.leader.election.enable" => {
+                    defaults.unclean_leader_election_enable = parse_bool(&value).map_err(invalid)?
+                }
                 other if NO_EFFECT_KEYS.iter().any(|(k, _)| *k == other) => {
-                    let why = NO_EFFECT_KEYS.iter().find(|(k, _)| *k == other).map(|(_, w)| *w).unwrap_or_default();
+                    let why = NO_EFFECT_KEYS
+                        .iter()
+                        .find(|(k, _)| *k == other)
+                        .map(|(_, w)| *w)
+                        .unwrap_or_default();
                     tracing::info!(key = other, %origin, why, "accepted broker setting has no effect in odradek");
                 }
-                other if KAFKA_BROKER_KEYS_UNSUPPORTED.contains(&other) || other.starts_with("ssl.") || other.starts_with("sasl.") => {
+                other
+                    if KAFKA_BROKER_KEYS_UNSUPPORTED.contains(&other)
+                        || other.starts_with("ssl.")
+                        || other.starts_with("sasl.") =>
+                {
                     return Err(ConfigError::UnsupportedKey { key: key.clone(), origin });
                 }
                 _ => return Err(ConfigError::UnknownKey { key: key.clone(), origin }),
@@ -361,7 +552,12 @@ impl BrokerConfig {
         if config.log_dirs.len() > 1 {
             return Err(ConfigError::InvalidValue {
                 key: "log.dirs".into(),
-                value: config.log_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","),
+                value: config
+                    .log_dirs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 reason: "more than one log directory is not supported yet".into(),
                 origin: Origin::Override,
             });
@@ -382,37 +578,142 @@ impl BrokerConfig {
     /// DescribeConfigs entries for this broker.
     pub fn describe(&self) -> Vec<DescribedConfig> {
         let d = &self.topic_defaults;
-        let listeners = |v: &[Endpoint]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        let listeners =
+            |v: &[Endpoint]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
         let entries: Vec<(&'static str, String, ValueType, &'static str)> = vec![
             ("node.id", self.node_id.0.to_string(), ValueType::Int, "This broker's id."),
-            ("listeners", listeners(&self.listeners), ValueType::String, "Addresses the broker listens on."),
-            ("advertised.listeners", listeners(&self.advertised_listeners), ValueType::String, "Addresses given to clients."),
-            ("log.dirs", self.log_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","), ValueType::String, "Where partition logs live."),
-            ("num.partitions", self.num_partitions.to_string(), ValueType::Int, "Partitions of an auto-created topic."),
-            ("default.replication.factor", self.default_replication_factor.to_string(), ValueType::Int, "Replication factor of auto-created topics."),
-            ("auto.create.topics.enable", self.auto_create_topics_enable.to_string(), ValueType::Boolean, "Create unknown topics asked for in Metadata."),
-            ("delete.topic.enable", self.delete_topic_enable.to_string(), ValueType::Boolean, "Allow DeleteTopics."),
-            ("socket.request.max.bytes", self.socket_request_max_bytes.to_string(), ValueType::Int, "The largest request accepted."),
-            ("log.retention.check.interval.ms", self.log_retention_check_interval_ms.to_string(), ValueType::Long, "How often retention runs."),
-            ("log.segment.bytes", d.log.segment_bytes.to_string(), ValueType::Int, "Default segment.bytes."),
+            (
+                "listeners",
+                listeners(&self.listeners),
+                ValueType::String,
+                "Addresses the broker listens on.",
+            ),
+            (
+                "advertised.listeners",
+                listeners(&self.advertised_listeners),
+                ValueType::String,
+                "Addresses given to clients.",
+            ),
+            (
+                "log.dirs",
+                self.log_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","),
+                ValueType::String,
+                "Where partition logs live.",
+            ),
+            (
+                "num.partitions",
+                self.num_partitions.to_string(),
+                ValueType::Int,
+                "Partitions of an auto-created topic.",
+            ),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+                ValueType::Int,
+                "Replication factor of auto-created topics.",
+            ),
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics_enable.to_string(),
+                ValueType::Boolean,
+                "Create unknown topics asked for in Metadata.",
+            ),
+            (
+                "delete.topic.enable",
+                self.delete_topic_enable.to_string(),
+                ValueType::Boolean,
+                "Allow DeleteTopics.",
+            ),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+                ValueType::Int,
+                "The largest request accepted.",
+            ),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+                ValueType::Long,
+                "How often retention runs.",
+            ),
+            (
+                "log.segment.bytes",
+                d.log.segment_bytes.to_string(),
+                ValueType::Int,
+                "Default segment.bytes.",
+            ),
             ("log.roll.ms", d.log.segment_ms.to_string(), ValueType::Long, "Default segment.ms."),
-            ("log.retention.ms", d.log.retention_ms.to_string(), ValueType::Long, "Default retention.ms."),
-            ("log.retention.bytes", d.log.retention_bytes.to_string(), ValueType::Long, "Default retention.bytes."),
-            ("log.flush.interval.messages", d.log.flush_messages.to_string(), ValueType::Long, "Default flush.messages."),
-            ("log.flush.interval.ms", d.log.flush_ms.to_string(), ValueType::Long, "Default flush.ms."),
-            ("log.flush.offset.checkpoint.interval.ms", d.log.checkpoint_interval_ms.to_string(), ValueType::Int, "How often the recovery point is written."),
-            ("log.index.interval.bytes", d.log.index_interval_bytes.to_string(), ValueType::Int, "Default index.interval.bytes."),
-            ("message.max.bytes", d.log.max_message_bytes.to_string(), ValueType::Int, "Default max.message.bytes."),
-            ("min.insync.replicas", d.min_insync_replicas.to_string(), ValueType::Int, "Default min.insync.replicas."),
-            ("log.message.timestamp.type", timestamp_type_name(d.message_timestamp_type).to_string(), ValueType::String, "Default message.timestamp.type."),
-            ("unclean.leader.election.enable", d.unclean_leader_election_enable.to_string(), ValueType::Boolean, "Default unclean.leader.election.enable."),
+            (
+                "log.retention.ms",
+                d.log.retention_ms.to_string(),
+                ValueType::Long,
+                "Default retention.ms.",
+            ),
+            (
+                "log.retention.bytes",
+                d.log.retention_bytes.to_string(),
+                ValueType::Long,
+                "Default retention.bytes.",
+            ),
+            (
+                "log.flush.interval.messages",
+                d.log.flush_messages.to_string(),
+                ValueType::Long,
+                "Default flush.messages.",
+            ),
+            (
+                "log.flush.interval.ms",
+                d.log.flush_ms.to_string(),
+                ValueType::Long,
+                "Default flush.ms.",
+            ),
+            (
+                "log.flush.offset.checkpoint.interval.ms",
+                d.log.checkpoint_interval_ms.to_string(),
+                ValueType::Int,
+                "How often the recovery point is written.",
+            ),
+            (
+                "log.index.interval.bytes",
+                d.log.index_interval_bytes.to_string(),
+                ValueType::Int,
+                "Default index.interval.bytes.",
+            ),
+            (
+                "message.max.bytes",
+                d.log.max_message_bytes.to_string(),
+                ValueType::Int,
+                "Default max.message.bytes.",
+            ),
+            (
+                "min.insync.replicas",
+                d.min_insync_replicas.to_string(),
+                ValueType::Int,
+                "Default min.insync.replicas.",
+            ),
+            (
+                "log.message.timestamp.type",
+                timestamp_type_name(d.message_timestamp_type).to_string(),
+                ValueType::String,
+                "Default message.timestamp.type.",
+            ),
+            (
+                "unclean.leader.election.enable",
+                d.unclean_leader_election_enable.to_string(),
+                ValueType::Boolean,
+                "Default unclean.leader.election.enable.",
+            ),
         ];
         entries
             .into_iter()
             .map(|(name, value, value_type, documentation)| DescribedConfig {
                 name,
                 value,
-                source: if self.is_explicit(name) { ConfigSource::StaticBrokerConfig } else { ConfigSource::DefaultConfig },
+                source: if self.is_explicit(name) {
+                    ConfigSource::StaticBrokerConfig
+                } else {
+                    ConfigSource::DefaultConfig
+                },
                 value_type,
                 read_only: true,
                 documentation,
@@ -424,7 +725,9 @@ impl BrokerConfig {
         let aliases: &[&str] = match name {
             "node.id" => &["node.id", "broker.id"],
             "log.dirs" => &["log.dirs", "log.dir"],
-            "log.retention.ms" => &["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+            "log.retention.ms" => {
+                &["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
+            }
             "log.roll.ms" => &["log.roll.ms", "log.roll.hours"],
             other => return self.explicit_keys.contains(other),
         };
@@ -433,7 +736,8 @@ impl BrokerConfig {
 }
 
 fn parse_dirs(value: &str) -> Result<Vec<PathBuf>, String> {
-    let dirs: Vec<PathBuf> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect();
+    let dirs: Vec<PathBuf> =
+        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect();
     if dirs.is_empty() {
         return Err("no directory given".into());
     }
@@ -489,7 +793,14 @@ impl TopicConfig {
                 } else {
                     ConfigSource::DefaultConfig
                 };
-                DescribedConfig { name, value: topic_value(&settings, name), source, value_type, read_only: false, documentation }
+                DescribedConfig {
+                    name,
+                    value: topic_value(&settings, name),
+                    source,
+                    value_type,
+                    read_only: false,
+                    documentation,
+                }
             })
             .collect()
     }
@@ -515,30 +826,62 @@ fn topic_value(s: &TopicSettings, name: &str) -> String {
 }
 
 fn apply_topic_key(s: &mut TopicSettings, key: &str, value: &str) -> Result<(), TopicConfigError> {
-    let invalid = |reason: String| TopicConfigError::InvalidValue { key: key.to_string(), value: value.to_string(), reason };
+    let invalid = |reason: String| TopicConfigError::InvalidValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason,
+    };
     match key {
         "cleanup.policy" => match value.trim() {
             "delete" => {}
-            "compact" | "compact,delete" | "delete,compact" => return Err(invalid("log compaction is not supported yet".into())),
+            "compact" | "compact,delete" | "delete,compact" => {
+                return Err(invalid("log compaction is not supported yet".into()))
+            }
             _ => return Err(invalid("expected delete".into())),
         },
         "compression.type" => match value.trim() {
             "producer" => {}
-            "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => return Err(invalid("broker-side recompression is not supported yet; use producer".into())),
+            "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => {
+                return Err(invalid(
+                    "broker-side recompression is not supported yet; use producer".into(),
+                ))
+            }
             _ => return Err(invalid("expected producer".into())),
         },
-        "flush.messages" => s.log.flush_messages = parse_long(value, 1, i64::MAX).map_err(invalid)? as u64,
+        "flush.messages" => {
+            s.log.flush_messages = parse_long(value, 1, i64::MAX).map_err(invalid)? as u64
+        }
         "flush.ms" => s.log.flush_ms = parse_long(value, 0, i64::MAX).map_err(invalid)?,
-        "index.interval.bytes" => s.log.index_interval_bytes = parse_long(value, 0, i64::from(i32::MAX)).map_err(invalid)? as u64,
-        "max.message.bytes" => s.log.max_message_bytes = parse_long(value, 0, i64::from(i32::MAX)).map_err(invalid)? as usize,
-        "message.timestamp.type" => s.message_timestamp_type = parse_timestamp_type(value).map_err(invalid)?,
-        "min.insync.replicas" => s.min_insync_replicas = parse_long(value, 1, i64::from(i32::MAX)).map_err(invalid)? as i32,
-        "retention.bytes" => s.log.retention_bytes = parse_long(value, -1, i64::MAX).map_err(invalid)?,
+        "index.interval.bytes" => {
+            s.log.index_interval_bytes =
+                parse_long(value, 0, i64::from(i32::MAX)).map_err(invalid)? as u64
+        }
+        "max.message.bytes" => {
+            s.log.max_message_bytes =
+                parse_long(value, 0, i64::from(i32::MAX)).map_err(invalid)? as usize
+        }
+        "message.timestamp.type" => {
+            s.message_timestamp_type = parse_timestamp_type(value).map_err(invalid)?
+        }
+        "min.insync.replicas" => {
+            s.min_insync_replicas =
+                parse_long(value, 1, i64::from(i32::MAX)).map_err(invalid)? as i32
+        }
+        "retention.bytes" => {
+            s.log.retention_bytes = parse_long(value, -1, i64::MAX).map_err(invalid)?
+        }
         "retention.ms" => s.log.retention_ms = parse_long(value, -1, i64::MAX).map_err(invalid)?,
-        "segment.bytes" => s.log.segment_bytes = parse_long(value, 14, i64::from(i32::MAX)).map_err(invalid)? as u64,
+        "segment.bytes" => {
+            s.log.segment_bytes =
+                parse_long(value, 14, i64::from(i32::MAX)).map_err(invalid)? as u64
+        }
         "segment.ms" => s.log.segment_ms = parse_long(value, 1, i64::MAX).map_err(invalid)?,
-        "unclean.leader.election.enable" => s.unclean_leader_election_enable = parse_bool(value).map_err(invalid)?,
-        other if KAFKA_TOPIC_KEYS_UNSUPPORTED.contains(&other) => return Err(TopicConfigError::UnsupportedKey { key: other.into() }),
+        "unclean.leader.election.enable" => {
+            s.unclean_leader_election_enable = parse_bool(value).map_err(invalid)?
+        }
+        other if KAFKA_TOPIC_KEYS_UNSUPPORTED.contains(&other) => {
+            return Err(TopicConfigError::UnsupportedKey { key: other.into() })
+        }
         other => return Err(TopicConfigError::UnknownKey { key: other.into() }),
     }
     Ok(())
@@ -549,7 +892,17 @@ mod tests {
     use super::*;
 
     fn entries(pairs: &[(&str, &str)]) -> Vec<(String, String, Origin)> {
-        pairs.iter().enumerate().map(|(i, (k, v))| (k.to_string(), v.to_string(), Origin::File { path: "server.properties".into(), line: i + 1 })).collect()
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                (
+                    k.to_string(),
+                    v.to_string(),
+                    Origin::File { path: "server.properties".into(), line: i + 1 },
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -558,7 +911,11 @@ mod tests {
         assert_eq!(config.listeners[0].to_string(), "PLAINTEXT://127.0.0.1:9092");
         assert_eq!(config.log_dir(), std::path::Path::new("./data"));
         assert!(config.auto_create_topics_enable);
-        assert_eq!(config.topic_defaults.log.flush_messages, u64::MAX, "no fsync per write by default");
+        assert_eq!(
+            config.topic_defaults.log.flush_messages,
+            u64::MAX,
+            "no fsync per write by default"
+        );
     }
 
     #[test]
@@ -582,27 +939,56 @@ mod tests {
 
     #[test]
     fn bad_keys_and_values_are_errors_naming_the_key_and_line() {
-        let error = BrokerConfig::from_entries(entries(&[("node.id", "1"), ("log.segmnet.bytes", "1")])).unwrap_err();
+        let error =
+            BrokerConfig::from_entries(entries(&[("node.id", "1"), ("log.segmnet.bytes", "1")]))
+                .unwrap_err();
         assert_eq!(error.to_string(), "server.properties:2: unknown config key `log.segmnet.bytes` (not a Kafka broker setting)");
-        let error = BrokerConfig::from_entries(entries(&[("zookeeper.connect", "zk:2181")])).unwrap_err();
-        assert!(error.to_string().contains("`zookeeper.connect` is a Kafka setting that odradek does not support yet"), "{error}");
+        let error =
+            BrokerConfig::from_entries(entries(&[("zookeeper.connect", "zk:2181")])).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "`zookeeper.connect` is a Kafka setting that odradek does not support yet"
+            ),
+            "{error}"
+        );
         let error = BrokerConfig::from_entries(entries(&[("num.partitions", "many")])).unwrap_err();
-        assert!(error.to_string().contains("server.properties:1: `num.partitions=many`: expected an integer"), "{error}");
-        let error = BrokerConfig::from_entries(entries(&[("listeners", "SSL://:9093")])).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("server.properties:1: `num.partitions=many`: expected an integer"),
+            "{error}"
+        );
+        let error =
+            BrokerConfig::from_entries(entries(&[("listeners", "SSL://:9093")])).unwrap_err();
         assert!(error.to_string().contains("only PLAINTEXT"), "{error}");
     }
 
     #[test]
     fn topic_overrides_are_validated_and_described_with_their_sources() {
-        let broker = BrokerConfig::from_entries(entries(&[("log.retention.bytes", "1000")])).unwrap();
-        let topic = TopicConfig::new(BTreeMap::from([("retention.ms".to_string(), "172800000".to_string())])).unwrap();
+        let broker =
+            BrokerConfig::from_entries(entries(&[("log.retention.bytes", "1000")])).unwrap();
+        let topic = TopicConfig::new(BTreeMap::from([(
+            "retention.ms".to_string(),
+            "172800000".to_string(),
+        )]))
+        .unwrap();
         let described = topic.describe(&broker);
         let find = |name: &str| described.iter().find(|d| d.name == name).unwrap().clone();
-        assert_eq!((find("retention.ms").value.as_str(), find("retention.ms").source), ("172800000", ConfigSource::TopicConfig));
-        assert_eq!((find("retention.bytes").value.as_str(), find("retention.bytes").source), ("1000", ConfigSource::StaticBrokerConfig));
+        assert_eq!(
+            (find("retention.ms").value.as_str(), find("retention.ms").source),
+            ("172800000", ConfigSource::TopicConfig)
+        );
+        assert_eq!(
+            (find("retention.bytes").value.as_str(), find("retention.bytes").source),
+            ("1000", ConfigSource::StaticBrokerConfig)
+        );
         assert_eq!(find("segment.bytes").source, ConfigSource::DefaultConfig);
         assert_eq!(topic.resolve(&broker).log.retention_ms, 172_800_000);
-        let bad = |k: &str, v: &str| TopicConfig::new(BTreeMap::from([(k.to_string(), v.to_string())])).unwrap_err().to_string();
+        let bad = |k: &str, v: &str| {
+            TopicConfig::new(BTreeMap::from([(k.to_string(), v.to_string())]))
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(bad("retention.msec", "1"), "Unknown topic config name: retention.msec");
         assert!(bad("cleanup.policy", "compact").contains("compaction is not supported"));
         assert!(bad("segment.bytes", "1").contains("must be in [14,"));

@@ -33,7 +33,11 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, (usize, String)> {
         if key.is_empty() {
             return Err((line_number, format!("no key before the value {value:?}")));
         }
-        entries.push(Entry { key: unescape(&key), value: unescape(value.trim_end()), line: line_number });
+        entries.push(Entry {
+            key: unescape(&key),
+            value: unescape(value.trim_end()),
+            line: line_number,
+        });
     }
     Ok(entries)
 }
@@ -92,7 +96,8 @@ mod tests {
     fn comments_separators_and_continuations_parse_like_java() {
         let text = "# a comment\n! another\n\nnode.id=1\nlisteners : PLAINTEXT://127.0.0.1:9092\nlog.dirs /tmp/a,\\\n   /tmp/b\nkey\\=with\\:escapes=v\n";
         let entries = parse(text).unwrap();
-        let pairs: Vec<(&str, &str, usize)> = entries.iter().map(|e| (e.key.as_str(), e.value.as_str(), e.line)).collect();
+        let pairs: Vec<(&str, &str, usize)> =
+            entries.iter().map(|e| (e.key.as_str(), e.value.as_str(), e.line)).collect();
         assert_eq!(
             pairs,
             vec![

@@ -198,8 +198,14 @@ pub fn validate_all(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>, (usize, Bat
 
 /// Encodes one uncompressed batch of `(key, value)` records, all stamped `timestamp_ms`,
 /// with base offset 0 (the log assigns offsets on append).
-pub fn encode(records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)], timestamp_ms: i64) -> bytes::Bytes {
-    use kafka_protocol::records::{Compression as WireCompression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+pub fn encode(
+    records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)],
+    timestamp_ms: i64,
+) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression as WireCompression, Record, RecordBatchEncoder, RecordEncodeOptions,
+        TimestampType,
+    };
     assert!(!records.is_empty(), "a batch holds at least one record");
     let records: Vec<Record> = records
         .iter()
@@ -223,7 +229,8 @@ pub fn encode(records: &[(Option<bytes::Bytes>, Option<bytes::Bytes>)], timestam
         .collect();
     let mut buf = bytes::BytesMut::new();
     let options = RecordEncodeOptions { version: 2, compression: WireCompression::None };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encoding into memory cannot fail");
+    RecordBatchEncoder::encode(&mut buf, &records, &options)
+        .expect("encoding into memory cannot fail");
     buf.freeze()
 }
 

@@ -80,25 +80,44 @@ impl MetadataImage {
             MetadataRecord::Topic { name, topic_id } => {
                 assert!(!self.topic_ids.contains_key(name), "topic {name} already exists");
                 self.topic_ids.insert(name.clone(), *topic_id);
-                let topic = TopicImage { name: name.clone(), topic_id: *topic_id, partitions: BTreeMap::new(), configs: BTreeMap::new() };
+                let topic = TopicImage {
+                    name: name.clone(),
+                    topic_id: *topic_id,
+                    partitions: BTreeMap::new(),
+                    configs: BTreeMap::new(),
+                };
                 self.topics.insert(*topic_id, topic);
             }
-            MetadataRecord::Partition { topic_id, partition, replicas, isr, leader, leader_epoch, partition_epoch } => {
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
                 let topic = self.topics.get_mut(topic_id).expect("partition of a known topic");
                 assert!(*partition >= 0, "partition index {partition}");
                 assert!(!replicas.is_empty(), "a partition has replicas");
                 if let Some(old) = topic.partitions.get(partition) {
                     assert!(*leader_epoch >= old.leader_epoch, "leader epochs never go back");
-                    assert!(*partition_epoch > old.partition_epoch, "partition epochs grow with each change");
+                    assert!(
+                        *partition_epoch > old.partition_epoch,
+                        "partition epochs grow with each change"
+                    );
                 }
-                topic.partitions.insert(*partition, PartitionImage {
-                    partition: *partition,
-                    replicas: replicas.clone(),
-                    isr: isr.clone(),
-                    leader: *leader,
-                    leader_epoch: *leader_epoch,
-                    partition_epoch: *partition_epoch,
-                });
+                topic.partitions.insert(
+                    *partition,
+                    PartitionImage {
+                        partition: *partition,
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                        partition_epoch: *partition_epoch,
+                    },
+                );
             }
             MetadataRecord::TopicConfig { topic_id, key, value } => {
                 let topic = self.topics.get_mut(topic_id).expect("config of a known topic");
@@ -112,7 +131,10 @@ impl MetadataImage {
                 self.topic_ids.remove(&topic.name);
             }
             MetadataRecord::ProducerIds { next_producer_id } => {
-                assert!(*next_producer_id > self.next_producer_id, "producer ids are never handed out twice");
+                assert!(
+                    *next_producer_id > self.next_producer_id,
+                    "producer ids are never handed out twice"
+                );
                 self.next_producer_id = *next_producer_id;
             }
         }
@@ -147,9 +169,21 @@ mod tests {
         let mut image = MetadataImage::default();
         image.replay(&MetadataRecord::Topic { name: "orders".into(), topic_id: id });
         for p in 0..2 {
-            image.replay(&MetadataRecord::Partition { topic_id: id, partition: p, replicas: vec![1], isr: vec![1], leader: 1, leader_epoch: 0, partition_epoch: 0 });
+            image.replay(&MetadataRecord::Partition {
+                topic_id: id,
+                partition: p,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
         }
-        image.replay(&MetadataRecord::TopicConfig { topic_id: id, key: "retention.ms".into(), value: Some("1000".into()) });
+        image.replay(&MetadataRecord::TopicConfig {
+            topic_id: id,
+            key: "retention.ms".into(),
+            value: Some("1000".into()),
+        });
         let topic = image.topic("orders").unwrap();
         assert_eq!(topic.partitions.len(), 2);
         assert_eq!(topic.configs["retention.ms"], "1000");
@@ -164,6 +198,9 @@ mod tests {
         let json = serde_json::to_string(&record).unwrap();
         assert_eq!(json, r#"{"type":"ProducerIds","next_producer_id":1000}"#);
         assert_eq!(serde_json::from_str::<MetadataRecord>(&json).unwrap(), record);
-        assert!(serde_json::from_str::<MetadataRecord>(r#"{"type":"ProducerIds","next_producer_id":1,"extra":2}"#).is_err());
+        assert!(serde_json::from_str::<MetadataRecord>(
+            r#"{"type":"ProducerIds","next_producer_id":1,"extra":2}"#
+        )
+        .is_err());
     }
 }

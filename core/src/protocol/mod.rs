@@ -13,7 +13,9 @@ pub mod versions;
 pub use kafka_protocol::ResponseError as ErrorCode;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind,
+};
 use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable, Encodable};
 
 /// The largest response header: correlation id plus an empty tagged-field section.
@@ -49,7 +51,9 @@ pub enum DecodeError {
     UnsupportedApi { api_key: ApiKey },
     #[error("{api_key:?} v{api_version} is not supported (served: v{min}..=v{max})")]
     UnsupportedVersion { api_key: ApiKey, api_version: i16, min: i16, max: i16 },
-    #[error("malformed {api_key:?} v{api_version} request (correlation id {correlation_id}): {reason}")]
+    #[error(
+        "malformed {api_key:?} v{api_version} request (correlation id {correlation_id}): {reason}"
+    )]
     Malformed { api_key: ApiKey, api_version: i16, correlation_id: i32, reason: String },
 }
 
@@ -61,17 +65,23 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let api_key = ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApiKey { api_key: raw_key })?;
+    let api_key =
+        ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApiKey { api_key: raw_key })?;
     let Some(range) = versions::advertised(api_key) else {
         return Err(DecodeError::UnsupportedApi { api_key });
     };
-    let malformed = |reason: String| DecodeError::Malformed { api_key, api_version, correlation_id, reason };
+    let malformed =
+        |reason: String| DecodeError::Malformed { api_key, api_version, correlation_id, reason };
 
     // A client newer than us: answer ApiVersions v0 with UNSUPPORTED_VERSION and our table,
     // without decoding a body we do not know (KIP-511).
     if api_key == ApiKey::ApiVersions && api_version > range.max_version {
-        let body = ResponseKind::ApiVersions(versions::api_versions_response(ErrorCode::UnsupportedVersion.code()));
-        return encode_response(ApiKey::ApiVersions, 0, correlation_id, &body).map(|b| Decoded::Reply(Some(b))).map_err(malformed);
+        let body = ResponseKind::ApiVersions(versions::api_versions_response(
+            ErrorCode::UnsupportedVersion.code(),
+        ));
+        return encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
+            .map(|b| Decoded::Reply(Some(b)))
+            .map_err(malformed);
     }
     if api_version < range.served_min_version && api_version >= range.min_version {
         return legacy_reply(api_key, api_version, correlation_id, frame).map_err(malformed);
@@ -81,9 +91,12 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
         return Err(DecodeError::UnsupportedVersion { api_key, api_version, min, max });
     }
     let mut buf = frame;
-    let header = decode_request_header_from_buffer(&mut buf).map_err(|e| malformed(format!("header: {e}")))?;
+    let header = decode_request_header_from_buffer(&mut buf)
+        .map_err(|e| malformed(format!("header: {e}")))?;
     let body = match api_key {
-        ApiKey::ApiVersions => ApiVersionsRequest::decode(&mut buf, api_version).map(RequestKind::ApiVersions),
+        ApiKey::ApiVersions => {
+            ApiVersionsRequest::decode(&mut buf, api_version).map(RequestKind::ApiVersions)
+        }
         _ => RequestKind::decode(api_key, &mut buf, api_version),
     }
     .map_err(|e| malformed(format!("body: {e}")))?;
@@ -100,7 +113,12 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
 }
 
 /// Answers a legacy (advertised, not served) version of Produce or Fetch.
-fn legacy_reply(api_key: ApiKey, api_version: i16, correlation_id: i32, frame: Bytes) -> Result<Decoded, String> {
+fn legacy_reply(
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+    frame: Bytes,
+) -> Result<Decoded, String> {
     let mut buf = frame;
     // Legacy versions use request header v1: key, version, correlation id, client id.
     let _header = RequestHeader::decode(&mut buf, 1).map_err(|e| format!("header: {e}"))?;
@@ -119,16 +137,24 @@ fn legacy_reply(api_key: ApiKey, api_version: i16, correlation_id: i32, frame: B
 }
 
 /// Encodes a response frame: size, response header, body.
-pub fn encode_response(api_key: ApiKey, api_version: i16, correlation_id: i32, body: &ResponseKind) -> Result<Bytes, String> {
+pub fn encode_response(
+    api_key: ApiKey,
+    api_version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<Bytes, String> {
     let header_version = api_key.response_header_version(api_version);
-    let mut out = BytesMut::with_capacity(4 + RESPONSE_HEADER_MAX_BYTES + body_size_hint(body, api_version));
+    let mut out =
+        BytesMut::with_capacity(4 + RESPONSE_HEADER_MAX_BYTES + body_size_hint(body, api_version));
     out.put_i32(0);
     ResponseHeader::default()
         .with_correlation_id(correlation_id)
         .encode(&mut out, header_version)
         .map_err(|e| format!("{api_key:?} v{api_version} response header: {e}"))?;
-    body.encode(&mut out, api_version).map_err(|e| format!("{api_key:?} v{api_version} response: {e}"))?;
-    let size = i32::try_from(out.len() - 4).map_err(|_| format!("{api_key:?} response of {} bytes is too large", out.len()))?;
+    body.encode(&mut out, api_version)
+        .map_err(|e| format!("{api_key:?} v{api_version} response: {e}"))?;
+    let size = i32::try_from(out.len() - 4)
+        .map_err(|_| format!("{api_key:?} response of {} bytes is too large", out.len()))?;
     out[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(out.freeze())
 }
@@ -153,7 +179,12 @@ mod tests {
     use kafka_protocol::messages::{ApiVersionsResponse, MetadataRequest};
     use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
 
-    pub(crate) fn request_frame(api_key: ApiKey, api_version: i16, correlation_id: i32, body: &impl Encodable) -> Bytes {
+    pub(crate) fn request_frame(
+        api_key: ApiKey,
+        api_version: i16,
+        correlation_id: i32,
+        body: &impl Encodable,
+    ) -> Bytes {
         let header = RequestHeader::default()
             .with_request_api_key(api_key as i16)
             .with_request_api_version(api_version)
@@ -171,7 +202,10 @@ mod tests {
     fn a_metadata_request_decodes_with_its_header() {
         let frame = request_frame(ApiKey::Metadata, 12, 7, &MetadataRequest::default());
         let Decoded::Request(request) = decode_request(frame).unwrap() else { panic!("a request") };
-        assert_eq!((request.api_key, request.api_version, request.correlation_id), (ApiKey::Metadata, 12, 7));
+        assert_eq!(
+            (request.api_key, request.api_version, request.correlation_id),
+            (ApiKey::Metadata, 12, 7)
+        );
         assert_eq!(request.client_id.as_deref(), Some("test"));
     }
 
@@ -182,7 +216,9 @@ mod tests {
         frame.put_i16(9);
         frame.put_i32(11);
         frame.put_slice(&[0xde, 0xad]); // a body from the future we must not parse
-        let Decoded::Reply(Some(reply)) = decode_request(frame.freeze()).unwrap() else { panic!("a reply") };
+        let Decoded::Reply(Some(reply)) = decode_request(frame.freeze()).unwrap() else {
+            panic!("a reply")
+        };
         let mut r = reply.slice(4..);
         assert_eq!(r.get_i32(), 11, "correlation id, response header v0");
         let body = ApiVersionsResponse::decode(&mut r, 0).unwrap();
@@ -193,20 +229,34 @@ mod tests {
 
     #[test]
     fn bad_frames_are_errors_that_say_what_was_wrong() {
-        assert_eq!(decode_request(Bytes::from_static(&[0, 3, 0])).unwrap_err(), DecodeError::TruncatedHeader { len: 3 });
+        assert_eq!(
+            decode_request(Bytes::from_static(&[0, 3, 0])).unwrap_err(),
+            DecodeError::TruncatedHeader { len: 3 }
+        );
         let mut unknown = BytesMut::new();
         unknown.put_i16(999);
         unknown.put_i16(0);
         unknown.put_i32(1);
-        assert_eq!(decode_request(unknown.freeze()).unwrap_err(), DecodeError::UnknownApiKey { api_key: 999 });
-        let mut too_new = request_frame(ApiKey::Metadata, 12, 1, &MetadataRequest::default()).to_vec();
+        assert_eq!(
+            decode_request(unknown.freeze()).unwrap_err(),
+            DecodeError::UnknownApiKey { api_key: 999 }
+        );
+        let mut too_new =
+            request_frame(ApiKey::Metadata, 12, 1, &MetadataRequest::default()).to_vec();
         too_new[3] = 13;
-        assert!(matches!(decode_request(Bytes::from(too_new)).unwrap_err(), DecodeError::UnsupportedVersion { api_version: 13, .. }));
-        let mut garbage = request_frame(ApiKey::Metadata, 4, 1, &MetadataRequest::default()).to_vec();
+        assert!(matches!(
+            decode_request(Bytes::from(too_new)).unwrap_err(),
+            DecodeError::UnsupportedVersion { api_version: 13, .. }
+        ));
+        let mut garbage =
+            request_frame(ApiKey::Metadata, 4, 1, &MetadataRequest::default()).to_vec();
         garbage.truncate(garbage.len() - 1);
         garbage.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]);
         let error = decode_request(Bytes::from(garbage)).unwrap_err();
-        assert!(matches!(error, DecodeError::Malformed { api_key: ApiKey::Metadata, .. }), "{error}");
+        assert!(
+            matches!(error, DecodeError::Malformed { api_key: ApiKey::Metadata, .. }),
+            "{error}"
+        );
     }
 
     #[test]

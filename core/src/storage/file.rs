@@ -27,10 +27,18 @@ impl Storage for FileStorage {
     type File = FileStorageFile;
 
     fn create_dir_all(&self, dir: &Path) -> StorageResult<()> {
+        // The directories that do not exist yet, deepest first.
+        let missing: Vec<&Path> = dir
+            .ancestors()
+            .filter(|d| !d.as_os_str().is_empty())
+            .take_while(|d| !d.exists())
+            .collect();
         fs::create_dir_all(dir).map_err(err("create_dir", dir))?;
-        // Make the new entry durable in its parent, as Kafka does for new log directories.
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.sync_dir(parent)?;
+        // Make each new entry durable in its parent, as Kafka does for new log directories.
+        for created in missing.iter().rev() {
+            if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+                self.sync_dir(parent)?;
+            }
         }
         Ok(())
     }
@@ -67,7 +75,10 @@ impl Storage for FileStorage {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> StorageResult<()> {
-        fs::rename(from, to).map_err(err("rename", from))
+        fs::rename(from, to).map_err(|e| {
+            let source = io::Error::new(e.kind(), format!("to {}: {e}", to.display()));
+            StorageError::new("rename", from, source)
+        })
     }
 
     fn remove_file(&self, path: &Path) -> StorageResult<()> {

@@ -59,7 +59,7 @@ pub type StorageResult<T> = Result<T, StorageError>;
 pub trait Storage: Clone + Send + Sync + 'static {
     type File: StorageFile;
 
-    /// Creates `dir` and its missing parents, durably.
+    /// Creates `dir` and its missing parents, each durably (its entry synced in its parent).
     fn create_dir_all(&self, dir: &Path) -> StorageResult<()>;
 
     /// The names of the entries of `dir` (files and directories), sorted.
@@ -85,6 +85,9 @@ pub trait Storage: Clone + Send + Sync + 'static {
 }
 
 /// An open file: appended to at its end, read at any position.
+///
+/// One handle per file appends: a handle may cache the file's length (FileStorage does), so
+/// a second handle opened on the same file must not be used to append or to read its tail.
 pub trait StorageFile: Send + Sync + 'static {
     /// The path the file was opened at (for error messages).
     fn path(&self) -> &Path;
