@@ -35,7 +35,7 @@ pub struct Request {
 #[derive(Debug)]
 pub enum Decoded {
     /// A request for the broker to handle.
-    Request(Request),
+    Request(Box<Request>),
     /// A complete response frame to send back as it is (or nothing, for acks=0).
     Reply(Option<Bytes>),
 }
@@ -103,13 +103,13 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
     if buf.has_remaining() {
         return Err(malformed(format!("{} bytes left after the body", buf.remaining())));
     }
-    Ok(Decoded::Request(Request {
+    Ok(Decoded::Request(Box::new(Request {
         api_key,
         api_version,
         correlation_id,
         client_id: header.client_id.map(|s| s.to_string()),
         body,
-    }))
+    })))
 }
 
 /// Answers a legacy (advertised, not served) version of Produce or Fetch.
