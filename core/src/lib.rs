@@ -4,9 +4,11 @@
 //! inputs, storage is reached only through [`storage::Storage`]. The async shell (`node`) runs
 //! on tokio, which is madsim-tokio: the same code runs for real and under simulation.
 
+pub mod broker;
 pub mod config;
 pub mod log;
 pub mod metadata;
+pub mod partition;
 pub mod protocol;
 pub mod storage;
 pub mod types;

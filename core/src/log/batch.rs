@@ -183,6 +183,21 @@ pub fn restamp(buf: &mut [u8], base_offset: Offset, leader_epoch: LeaderEpoch) {
         .copy_from_slice(&leader_epoch.0.to_be_bytes());
 }
 
+/// Marks every batch in `buf` as LogAppendTime with `now_ms` as its largest timestamp (the
+/// topic's `message.timestamp.type`), recomputing each CRC. Fails like [`validate_all`].
+pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) -> Result<(), (usize, BatchError)> {
+    let batches = validate_all(buf)?;
+    for (position, header) in batches {
+        let batch = &mut buf[position..position + header.total_bytes()];
+        let attributes = (header.attributes | 0x08).to_be_bytes();
+        batch[21..23].copy_from_slice(&attributes);
+        batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[CRC_START..]);
+        batch[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+    Ok(())
+}
+
 /// Walks the batches of a buffer that must hold only whole, valid batches (a producer's
 /// records or a fetch response): yields each batch's position and header, or the first error.
 pub fn validate_all(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>, (usize, BatchError)> {

@@ -520,6 +520,20 @@ impl<S: Storage> Log<S> {
         Ok(None)
     }
 
+    /// The offset and timestamp of the record with the largest timestamp below `upper_bound`
+    /// (ListOffsets MAX_TIMESTAMP); the first such record if several share it.
+    pub fn max_timestamp_record(
+        &self,
+        upper_bound: Offset,
+    ) -> Result<Option<(Offset, i64)>, LogError> {
+        self.check_online()?;
+        let Some(max) = self.segments.iter().map(|s| s.max_timestamp()).max().filter(|&t| t >= 0)
+        else {
+            return Ok(None);
+        };
+        self.offset_for_timestamp(max, upper_bound)
+    }
+
     /// Removes every record at or after `offset` (a follower whose log diverged from its
     /// leader's). The cut lands at a batch boundary at or below `offset`, and is durable when
     /// this returns. Below the log start, the log is emptied and restarts at `offset`.
