@@ -8,6 +8,7 @@ pub mod broker;
 pub mod config;
 pub mod log;
 pub mod metadata;
+pub mod node;
 pub mod partition;
 pub mod protocol;
 pub mod storage;

@@ -564,13 +564,13 @@ fn every_served_version_of_every_api_encodes_its_response() {
                         .with_num_partitions(1)
                         .with_replication_factor(1)]),
                 ),
-                ApiKey::DeleteTopics if version >= 6 => RequestKind::DeleteTopics(
-                    DeleteTopicsRequest::default().with_topics(vec![
+                ApiKey::DeleteTopics if version >= 6 => {
+                    RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
                         kafka_protocol::messages::delete_topics_request::DeleteTopicState::default(
                         )
                         .with_name(Some(TopicName(str_bytes("none")))),
-                    ]),
-                ),
+                    ]))
+                }
                 ApiKey::DeleteTopics => RequestKind::DeleteTopics(
                     DeleteTopicsRequest::default()
                         .with_topic_names(vec![TopicName(str_bytes("none"))]),
