@@ -1,9 +1,12 @@
 //! odradek-sim: the testbed that runs odradek under deterministic simulation.
 //!
-//! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. So far it holds the
-//! simulated disk ([`disk`]); the cluster, faults, workloads, checkers and reports follow the
-//! layout in DESIGN.md.
+//! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. Modules:
+//! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
+//! saw, [`properties`] the names a run is judged by.
 
 pub mod disk;
+pub mod history;
+pub mod properties;
+pub mod scenario;
 
 pub use disk::{CrashMode, CrashReport, DiskFaults, DiskStats, SimFile, SimStorage};

@@ -1,0 +1,307 @@
+//! Scenario files: a cluster, its workload, the faults to inject, and what to expect.
+//!
+//! Inputs: TOML text and the path it came from. Outputs: a validated [`Scenario`], or a
+//! [`ScenarioError`] naming the file, line, key and what was expected. Unknown keys are
+//! errors. See `scenarios/README.md` for the format with examples.
+//!
+//! (The types below are the contract between the parser, the runner and the reports.)
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A scenario, validated: every name it uses exists, every value is in range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// Claim ids from SEED-CLAIMS.md and bug ids from the anomaly catalog it covers.
+    pub covers: Vec<String>,
+    pub why: String,
+    /// The file it was read from, for reproduce commands and error messages.
+    pub source: Option<PathBuf>,
+    /// The seed `run` uses when none is given.
+    pub seed: u64,
+    /// How long the safety phase (workload and faults) runs, in simulated milliseconds.
+    pub duration_ms: u64,
+    pub cluster: ClusterSpec,
+    pub network: NetworkSpec,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub steps: Vec<Step>,
+    pub liveness: LivenessSpec,
+    pub expect: Expectations,
+    /// How this run decides the claims it covers, from what it measured.
+    pub claims: Vec<ClaimCheck>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    pub brokers: u32,
+    /// Broker settings by Kafka key, applied to every broker.
+    pub broker_config: BTreeMap<String, String>,
+    pub topics: Vec<TopicSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    /// Topic configs by Kafka key.
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    /// One-way latency of each message, uniform in `[min, max]` milliseconds.
+    pub latency_ms: (u64, u64),
+    /// Probability that a message is lost (on TCP: delayed and retried, see madsim.md §2.3).
+    pub packet_loss: f64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec { latency_ms: (1, 5), packet_loss: 0.0 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acks {
+    Zero,
+    One,
+    All,
+}
+
+impl Acks {
+    pub fn as_i16(self) -> i16 {
+        match self {
+            Acks::Zero => 0,
+            Acks::One => 1,
+            Acks::All => -1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProducerSpec {
+    pub id: String,
+    pub topic: String,
+    pub acks: Acks,
+    pub idempotence: bool,
+    pub retries: u32,
+    pub max_in_flight: u32,
+    /// Sends per simulated second.
+    pub rate_per_sec: f64,
+    /// Stop after this many sends (else at the end of the safety phase).
+    pub count: Option<u64>,
+    /// Distinct keys to cycle through; `None` sends keyless records.
+    pub keys: Option<u32>,
+    /// Send every record to this partition.
+    pub partition: Option<i32>,
+    pub payload_bytes: usize,
+    pub linger_ms: u64,
+    pub request_timeout_ms: u64,
+    pub delivery_timeout_ms: u64,
+    pub start_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerMode {
+    /// The consumer assigns itself these partitions (no group).
+    Assign(Vec<i32>),
+    /// The consumer subscribes with this group id.
+    Group(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartPosition {
+    Earliest,
+    Latest,
+    Offset(i64),
+    /// The group's committed offset, else `auto.offset.reset` (groups only).
+    Committed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetReset {
+    Earliest,
+    Latest,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitStrategy {
+    /// `enable.auto.commit` every `interval_ms` (commits the previous poll's positions).
+    Auto { interval_ms: u64 },
+    /// commitSync after processing each poll.
+    SyncAfterProcessing,
+    /// commitAsync after processing each poll (no retry).
+    Async,
+    /// commitSync before processing (at-most-once).
+    BeforeProcessing,
+    /// No commits.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Processing {
+    /// Records are processed inside the poll loop, before the next poll.
+    InPollLoop,
+    /// Records are handed to a worker that processes them `delay_ms` later.
+    Async { delay_ms: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    pub id: String,
+    pub topic: String,
+    pub mode: ConsumerMode,
+    pub start: StartPosition,
+    pub auto_offset_reset: OffsetReset,
+    pub commit: CommitStrategy,
+    pub processing: Processing,
+    pub poll_timeout_ms: u64,
+    pub max_poll_records: u32,
+    pub start_ms: u64,
+}
+
+/// What a step acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `broker-<id>`: one broker by node id.
+    Broker(u32),
+    /// `all-brokers`.
+    AllBrokers,
+    /// `leader(<topic>/<partition>)`: whichever broker leads the partition when the step runs.
+    Leader { topic: String, partition: i32 },
+    /// `client(<id>)`: a producer or consumer process.
+    Client(String),
+}
+
+/// How a broker dies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashKind {
+    /// The process dies; the OS and its page cache survive (kill -9).
+    KeepPageCache,
+    /// The machine loses power: unsynced data is lost, a prefix may survive.
+    LosePageCache,
+    /// Power loss with torn pages: garbage may end the surviving prefix.
+    TornWrites,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Crash {
+        target: Target,
+        kind: CrashKind,
+    },
+    Restart {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+    },
+    Resume {
+        target: Target,
+    },
+    /// Cut the network between two sides (one way: only messages from `from` to `to`).
+    Partition {
+        from: Vec<Target>,
+        to: Vec<Target>,
+        one_way: bool,
+    },
+    /// Remove every network partition and clog.
+    Heal,
+    Clog {
+        target: Target,
+    },
+    Unclog {
+        target: Target,
+    },
+    Network(NetworkSpec),
+    DiskFaults {
+        target: Target,
+        read_corruption_probability: f64,
+        io_error_probability: f64,
+    },
+}
+
+/// When a step runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Trigger {
+    /// At this simulated time (ms since the start).
+    At(u64),
+    /// The first time the condition holds (checked every few simulated milliseconds).
+    When(Condition),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub trigger: Trigger,
+    pub action: Action,
+    /// The line of the step in the scenario file, for messages.
+    pub line: usize,
+}
+
+/// `metric op number [and metric op number]...`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub clauses: Vec<Clause>,
+    /// The text as written, for reports.
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clause {
+    /// A metric from `properties::METRICS` or a property name from `properties::PROPERTIES`.
+    pub metric: String,
+    pub op: CompareOp,
+    pub value: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivenessSpec {
+    /// Run the liveness phase: heal every fault, restart crashed brokers, read everything.
+    pub enabled: bool,
+    /// How long convergence may take, in simulated milliseconds after the safety phase.
+    pub deadline_ms: u64,
+}
+
+impl Default for LivenessSpec {
+    fn default() -> Self {
+        LivenessSpec { enabled: true, deadline_ms: 30_000 }
+    }
+}
+
+/// A property bound: `name` must occur between `at_least` and `at_most` times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bound {
+    pub property: String,
+    pub at_least: u64,
+    pub at_most: Option<u64>,
+}
+
+/// What the run must show. Every property not named in `appear` or `allow` must hold (occur
+/// zero times).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expectations {
+    pub appear: Vec<Bound>,
+    pub allow: Vec<String>,
+}
+
+/// A claim this scenario tests, and the measured condition that confirms it (otherwise the
+/// run refutes it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimCheck {
+    pub id: String,
+    pub confirmed_when: Condition,
+}
