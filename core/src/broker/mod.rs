@@ -42,6 +42,19 @@ pub struct Output {
     pub response: Option<ResponseKind>,
 }
 
+/// One replica's offsets and epoch at a moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaState {
+    pub topic_partition: TopicPartition,
+    pub leader_epoch: LeaderEpoch,
+    pub log_start_offset: crate::types::Offset,
+    pub high_watermark: crate::types::Offset,
+    pub log_end_offset: crate::types::Offset,
+    /// Offsets below this are synced and survive a power loss.
+    pub durable_offset: crate::types::Offset,
+    pub is_leader: bool,
+}
+
 /// Why the broker could not start or stop.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -268,6 +281,24 @@ impl<S: Storage> Broker<S> {
 
     pub fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    /// Every replica this broker holds, in topic and partition order: what the testbed's
+    /// invariants read (ground truth, not what clients see).
+    pub fn replica_states(&self) -> Vec<ReplicaState> {
+        self.topics
+            .values()
+            .flatten()
+            .map(|p| ReplicaState {
+                topic_partition: p.topic_partition().clone(),
+                leader_epoch: p.leader_epoch(),
+                log_start_offset: p.log_start_offset(),
+                high_watermark: p.high_watermark(),
+                log_end_offset: p.log_end_offset(),
+                durable_offset: p.durable_offset(),
+                is_leader: true,
+            })
+            .collect()
     }
 
     pub fn cluster_id(&self) -> &str {

@@ -15,7 +15,7 @@
 //! Inputs: a [`BrokerConfig`], a [`Storage`], and a shutdown future. Outputs: the broker
 //! serving until shutdown, then a clean close of every log.
 
-use crate::broker::{Broker, BrokerError, RequestToken};
+use crate::broker::{Broker, BrokerError, ReplicaState, RequestToken};
 use crate::config::BrokerConfig;
 use crate::protocol::{self, Decoded, Request};
 use crate::storage::Storage;
@@ -53,11 +53,25 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Called with every replica's state whenever one changes: how the testbed watches ground
+/// truth. Production runs pass none.
+pub type Observer = std::sync::Arc<dyn Fn(&[ReplicaState]) + Send + Sync>;
+
 /// Runs a broker until `shutdown` completes, then closes it cleanly.
 pub async fn run_broker<S: Storage>(
     config: BrokerConfig,
     storage: S,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    run_broker_observed(config, storage, shutdown, None).await
+}
+
+/// [`run_broker`], telling `observer` about every change of replica state.
+pub async fn run_broker_observed<S: Storage>(
+    config: BrokerConfig,
+    storage: S,
+    shutdown: impl Future<Output = ()>,
+    observer: Option<Observer>,
 ) -> Result<(), NodeError> {
     let seed = {
         use rand::Rng;
@@ -83,8 +97,16 @@ pub async fn run_broker<S: Storage>(
     let mut pending: BTreeMap<RequestToken, oneshot::Sender<Option<ResponseKind>>> =
         BTreeMap::new();
     let mut next_token: RequestToken = 0;
+    let mut observed: Vec<ReplicaState> = Vec::new();
     tokio::pin!(shutdown);
     loop {
+        if let Some(observer) = &observer {
+            let states = broker.replica_states();
+            if states != observed {
+                observer(&states);
+                observed = states;
+            }
+        }
         let deadline = broker.next_deadline_ms().map(|at| {
             tokio::time::Instant::now()
                 + Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64)
