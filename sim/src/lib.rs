@@ -14,5 +14,6 @@ pub mod history;
 pub mod properties;
 pub mod scenario;
 pub mod trace;
+pub mod verdict;
 
 pub use disk::{CrashMode, CrashReport, DiskFaults, DiskStats, SimFile, SimStorage};
