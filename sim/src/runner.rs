@@ -1,0 +1,416 @@
+//! Running a scenario: the supervisor that starts the cluster and the workload, fires the
+//! steps, runs the liveness phase, and judges what happened.
+//!
+//! Inputs: a validated [`Scenario`] and a seed. Outputs: a [`RunOutcome`]: the history and
+//! its check, the invariant violations, the verdict, the claim results, the trace and its
+//! hash. Invariants: a run is a pure function of (scenario, seed, commit) — everything runs
+//! inside one madsim runtime on a fresh OS thread (so std's hash seeds come from the
+//! simulation too), and every random choice comes from madsim's seeded RNG or the disks'
+//! seeded RNGs. A panic anywhere in the simulation (an assertion in the broker) becomes an
+//! `Error` verdict carrying the panic message, the seed and the scenario.
+
+use crate::check::{check_history, HistoryCheck};
+use crate::cluster::{BrokerStatus, SimCluster};
+use crate::faults::FaultInjector;
+use crate::ground_truth::Violation;
+use crate::history::{History, OpKind, TopicPartitionKey};
+use crate::properties::PROPERTIES;
+use crate::scenario::{Action, ConsumerMode, Scenario, Target, Trigger};
+use crate::trace::{Trace, TraceLine};
+use crate::verdict::{holds, judge, ClaimResult, PropertyResult, Verdict};
+use crate::workload::{self, Recorder};
+use madsim::runtime::{Handle, NodeHandle};
+use madsim::task::NodeId;
+use odradek::client::{Admin, ClientConfig, NewTopic};
+use odradek::TopicPartition;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often `when` conditions are evaluated, in simulated milliseconds.
+const CONDITION_POLL_MS: u64 = 5;
+/// How long setup (brokers up, topics created) may take.
+const SETUP_DEADLINE_MS: u64 = 20_000;
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    pub scenario: String,
+    pub source: Option<String>,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub properties: Vec<PropertyResult>,
+    pub claims: Vec<ClaimResult>,
+    pub check: Option<HistoryCheck>,
+    pub violations: Vec<Violation>,
+    /// Simulated milliseconds the run took, both phases.
+    pub duration_ms: u64,
+    pub trace_hash: String,
+    #[serde(skip)]
+    pub trace: Vec<TraceLine>,
+    #[serde(skip)]
+    pub history: History,
+    /// Per partition, the leader's high watermark over time: (time, broker, hw).
+    pub hw_series: BTreeMap<TopicPartitionKey, Vec<(u64, u32, i64)>>,
+    /// Faults and actions as fired: (time, text).
+    pub steps_fired: Vec<(u64, String)>,
+}
+
+impl RunOutcome {
+    fn error(scenario: &Scenario, seed: u64, message: String) -> RunOutcome {
+        RunOutcome {
+            scenario: scenario.name.clone(),
+            source: scenario.source.as_ref().map(|p| p.display().to_string()),
+            seed,
+            verdict: Verdict::Error { message },
+            properties: Vec::new(),
+            claims: Vec::new(),
+            check: None,
+            violations: Vec::new(),
+            duration_ms: 0,
+            trace_hash: String::new(),
+            trace: Vec::new(),
+            history: History::default(),
+            hw_series: BTreeMap::new(),
+            steps_fired: Vec::new(),
+        }
+    }
+}
+
+/// Runs `scenario` with `seed` in a fresh simulation on a fresh OS thread.
+pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
+    let owned = scenario.clone();
+    let outcome = std::thread::Builder::new()
+        .name(format!("sim-{}-{seed}", scenario.name))
+        .spawn(move || {
+            let mut config = madsim::Config::default();
+            let (min, max) = owned.network.latency_ms;
+            config.net.send_latency = Duration::from_millis(min)..Duration::from_millis(max.max(min) + 1);
+            config.net.packet_loss_rate = owned.network.packet_loss;
+            let mut runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
+            let limit_ms = owned.duration_ms + owned.liveness.deadline_ms + SETUP_DEADLINE_MS + 60_000;
+            runtime.set_time_limit(Duration::from_millis(limit_ms));
+            runtime.block_on(supervise(owned, seed))
+        })
+        .expect("spawn a simulation thread")
+        .join();
+    match outcome {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into());
+            RunOutcome::error(scenario, seed, format!("the simulation panicked: {message}"))
+        }
+    }
+}
+
+/// A client process of the workload: its node and how to stop it.
+struct Client {
+    id: String,
+    node: NodeHandle,
+}
+
+async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
+    let handle = Handle::current();
+    let started = tokio::time::Instant::now();
+    let recorder = Recorder::new(started);
+    recorder.trace("supervisor", format!("scenario {} seed {seed}", scenario.name));
+    if let Some(consumer) = scenario.consumers.iter().find(|c| matches!(c.mode, ConsumerMode::Group(_))) {
+        return RunOutcome::error(&scenario, seed, format!("consumer {} uses a group: consumer groups are not supported yet", consumer.id));
+    }
+    let mut cluster = SimCluster::start(&scenario.cluster, seed, started);
+    let bootstrap = cluster.bootstrap_servers();
+    let mut faults = FaultInjector::new(scenario.network.clone());
+
+    // Setup: create the topics from a client node once the brokers answer.
+    let admin_node = handle.create_node().name("setup").ip(client_ip(0)).build();
+    let topics = scenario.cluster.topics.clone();
+    let setup_bootstrap = bootstrap.clone();
+    let created = admin_node.spawn(create_topics(setup_bootstrap, topics)).await.expect("the setup task runs to completion");
+    if let Err(message) = created {
+        return RunOutcome::error(&scenario, seed, format!("setup failed: {message}"));
+    }
+    recorder.trace("supervisor", "topics created");
+
+    // The workload, one node per client.
+    let (stop_producers, producers_stopped) = watch::channel(false);
+    let (stop_consumers, consumers_stopped) = watch::channel(false);
+    let mut clients = Vec::new();
+    let mut producer_tasks = Vec::new();
+    let mut consumer_tasks = Vec::new();
+    for (i, spec) in scenario.producers.iter().enumerate() {
+        let node = handle.create_node().name(spec.id.clone()).ip(client_ip(1 + i)).build();
+        producer_tasks.push(node.spawn(workload::producer::run(spec.clone(), bootstrap.clone(), recorder.clone(), producers_stopped.clone())));
+        clients.push(Client { id: spec.id.clone(), node });
+    }
+    for (i, spec) in scenario.consumers.iter().enumerate() {
+        let node = handle.create_node().name(spec.id.clone()).ip(client_ip(100 + i)).build();
+        consumer_tasks.push(node.spawn(workload::consumer::run(spec.clone(), bootstrap.clone(), recorder.clone(), consumers_stopped.clone())));
+        clients.push(Client { id: spec.id.clone(), node });
+    }
+
+    // Safety phase: fire the steps.
+    let mut steps_fired = Vec::new();
+    let mut pending: Vec<usize> = (0..scenario.steps.len()).collect();
+    loop {
+        let now = recorder.now_ms();
+        if now >= scenario.duration_ms {
+            break;
+        }
+        let counters = recorder.counters.lock().expect("counters lock").clone();
+        let mut fired = Vec::new();
+        for &index in &pending {
+            let due = match &scenario.steps[index].trigger {
+                Trigger::At(at_ms) => now >= *at_ms,
+                Trigger::When(condition) => holds(condition, |name| counters.metric(name, now)),
+            };
+            if due {
+                fired.push(index);
+            }
+        }
+        for index in &fired {
+            let text = apply(&scenario.steps[*index].action, &mut cluster, &mut faults, &clients);
+            let line = format!("step {} (line {}): {text}", index + 1, scenario.steps[*index].line);
+            recorder.trace("supervisor", line.clone());
+            steps_fired.push((now, line));
+        }
+        pending.retain(|i| !fired.contains(i));
+        let next_at = pending.iter().filter_map(|&i| match scenario.steps[i].trigger {
+            Trigger::At(at_ms) => Some(at_ms),
+            Trigger::When(_) => None,
+        });
+        let poll = pending.iter().any(|&i| matches!(scenario.steps[i].trigger, Trigger::When(_))).then_some(now + CONDITION_POLL_MS);
+        let wake = next_at.chain(poll).chain([scenario.duration_ms]).min().expect("the duration is always there");
+        tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).max(1))).await;
+    }
+    let _ = stop_producers.send(true);
+    recorder.trace("supervisor", "safety phase over: producers stop");
+
+    // Liveness phase: heal everything, then every acknowledged record must become readable.
+    let mut liveness_failures = Vec::new();
+    if scenario.liveness.enabled {
+        let mut healed = vec![faults.heal(), faults.reset_network()];
+        for id in 1..=scenario.cluster.brokers {
+            healed.push(faults.disk_faults(&cluster, id, 0.0, 0.0));
+            match cluster.broker(id).status {
+                BrokerStatus::Crashed => healed.push(faults.restart(&mut cluster, id)),
+                BrokerStatus::Paused => healed.push(faults.resume(&mut cluster, id)),
+                BrokerStatus::Running => {}
+            }
+        }
+        for client in &clients {
+            faults.pause_node(client.node.id(), false);
+        }
+        for text in healed {
+            recorder.trace("supervisor", format!("liveness: {text}"));
+        }
+    }
+    for task in producer_tasks {
+        let _ = task.await;
+    }
+    let _ = stop_consumers.send(true);
+    for task in consumer_tasks {
+        let _ = task.await;
+    }
+    if scenario.liveness.enabled {
+        let deadline_ms = recorder.now_ms() + scenario.liveness.deadline_ms;
+        let partitions: Vec<TopicPartition> = scenario.cluster.topics.iter().flat_map(|t| (0..t.partitions).map(move |p| TopicPartition::new(t.name.clone(), p))).collect();
+        let reader = handle.create_node().name("final").ip(client_ip(250)).build();
+        let unfinished = reader.spawn(workload::consumer::read_to_end(partitions, bootstrap.clone(), recorder.clone(), deadline_ms)).await.expect("the final reader runs to completion");
+        for (tp, why) in unfinished {
+            liveness_failures.push(format!("{tp} could not be read to its end before the deadline: {why}"));
+        }
+    }
+    recorder.trace("supervisor", "run over");
+
+    // Judge.
+    let history = recorder.history.lock().expect("history lock").clone();
+    let check = check_history(&history);
+    let mut truth = cluster.truth.lock().expect("ground truth lock").clone();
+    for violation in offsets_dense(&history, recorder.now_ms()) {
+        truth.record(violation);
+    }
+    let violations = truth.violations().to_vec();
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for property in PROPERTIES {
+        let count = match property.kind {
+            crate::properties::PropertyKind::Anomaly => check.count(property.name),
+            crate::properties::PropertyKind::Invariant => violations.iter().filter(|v| v.property == property.name).count() as u64,
+            crate::properties::PropertyKind::Liveness => liveness_failures.len() as u64,
+        };
+        counts.insert(property.name, count);
+    }
+    let (properties, mut verdict) = judge(&scenario.expect, &counts);
+    if let Verdict::Fail { reasons } = &mut verdict {
+        reasons.extend(liveness_failures.iter().cloned());
+    }
+    let metrics = metric_values(&check);
+    let claims = scenario
+        .claims
+        .iter()
+        .map(|claim| {
+            let confirmed = holds(&claim.confirmed_when, |name| counts.get(name).map(|&c| c as f64).or_else(|| metrics.get(name).copied()));
+            ClaimResult { id: claim.id.clone(), condition: claim.confirmed_when.text.clone(), confirmed }
+        })
+        .collect();
+    let trace: Trace = recorder.trace.lock().expect("trace lock").clone();
+    RunOutcome {
+        scenario: scenario.name.clone(),
+        source: scenario.source.as_ref().map(|p| p.display().to_string()),
+        seed,
+        verdict,
+        properties,
+        claims,
+        check: Some(check),
+        violations,
+        duration_ms: recorder.now_ms(),
+        trace_hash: trace.hash(),
+        trace: trace.lines().to_vec(),
+        history,
+        hw_series: truth.hw_series().clone(),
+        steps_fired,
+    }
+}
+
+/// The run's counts by metric name, for claim conditions.
+fn metric_values(check: &HistoryCheck) -> BTreeMap<&'static str, f64> {
+    let c = &check.counts;
+    BTreeMap::from([
+        ("sent", c.sent as f64),
+        ("acked", c.acked as f64),
+        ("failed", c.failed as f64),
+        ("indeterminate", c.indeterminate as f64),
+        ("polled", c.polled as f64),
+    ])
+}
+
+fn client_ip(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 2 + (index / 250) as u8, (index % 250) as u8 + 1))
+}
+
+async fn create_topics(bootstrap: String, topics: Vec<crate::scenario::TopicSpec>) -> Result<(), String> {
+    let started = tokio::time::Instant::now();
+    let mut last_error = String::new();
+    while started.elapsed() < Duration::from_millis(SETUP_DEADLINE_MS) {
+        let attempt = async {
+            let admin = Admin::new(ClientConfig::new(&bootstrap)).map_err(|e| e.to_string())?;
+            let new_topics = topics
+                .iter()
+                .map(|t| t.config.iter().fold(NewTopic::new(t.name.clone(), t.partitions, t.replication_factor), |topic, (k, v)| topic.with_config(k.clone(), v.clone())))
+                .collect();
+            let results = admin.create_topics(new_topics, false).await.map_err(|e| e.to_string())?;
+            admin.close();
+            for (name, result) in results {
+                if let Err(error) = result {
+                    if error.code() != Some(odradek::client::ErrorCode::TopicAlreadyExists) {
+                        return Err(format!("topic {name}: {error}"));
+                    }
+                }
+            }
+            Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(error) => last_error = error,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the brokers did not accept the topics within {SETUP_DEADLINE_MS}ms: {last_error}"))
+}
+
+/// The final reader's records of each partition must have consecutive offsets from the
+/// first to the last (odradek writes no transaction markers, so a log has no gaps).
+fn offsets_dense(history: &History, now_ms: u64) -> Vec<Violation> {
+    let mut by_process: BTreeMap<(&str, &TopicPartitionKey), Vec<i64>> = BTreeMap::new();
+    for op in history.ops.iter().filter(|op| op.process.starts_with("final")) {
+        if let OpKind::Poll { reads } = &op.kind {
+            for read in reads {
+                by_process.entry((op.process.as_str(), &read.partition)).or_default().push(read.offset);
+            }
+        }
+    }
+    let mut violations = Vec::new();
+    for ((process, partition), offsets) in by_process {
+        if let Some(pair) = offsets.windows(2).find(|w| w[1] != w[0] + 1) {
+            violations.push(Violation {
+                property: "offsets-dense",
+                time_ms: now_ms,
+                broker: None,
+                partition: Some(partition.clone()),
+                explanation: format!("{process} read {partition} offset {} right after offset {}", pair[1], pair[0]),
+            });
+        }
+    }
+    violations
+}
+
+/// Applies one step; returns what was done, for the trace.
+fn apply(action: &Action, cluster: &mut SimCluster, faults: &mut FaultInjector, clients: &[Client]) -> String {
+    match action {
+        Action::Crash { target, kind } => each_broker(target, cluster, |c, id| faults.crash(c, id, *kind)),
+        Action::Restart { target } => each_broker(target, cluster, |c, id| faults.restart(c, id)),
+        Action::Pause { target } => match target {
+            Target::Client(id) => client_node(clients, id).map_or_else(|| format!("no client {id}"), |n| {
+                faults.pause_node(n, true);
+                format!("pause client {id}")
+            }),
+            _ => each_broker(target, cluster, |c, id| faults.pause(c, id)),
+        },
+        Action::Resume { target } => match target {
+            Target::Client(id) => client_node(clients, id).map_or_else(|| format!("no client {id}"), |n| {
+                faults.pause_node(n, false);
+                format!("resume client {id}")
+            }),
+            _ => each_broker(target, cluster, |c, id| faults.resume(c, id)),
+        },
+        Action::Partition { from, to, one_way } => {
+            let from = nodes(from, cluster, clients);
+            let to = nodes(to, cluster, clients);
+            faults.partition(&from, &to, *one_way)
+        }
+        Action::Heal => faults.heal(),
+        Action::Clog { target } => nodes(std::slice::from_ref(target), cluster, clients).into_iter().map(|n| faults.clog(n)).collect::<Vec<_>>().join("; "),
+        Action::Unclog { target } => nodes(std::slice::from_ref(target), cluster, clients).into_iter().map(|n| faults.unclog(n)).collect::<Vec<_>>().join("; "),
+        Action::Network(spec) => faults.network(spec),
+        Action::DiskFaults { target, read_corruption_probability, io_error_probability } => {
+            each_broker(target, cluster, |c, id| faults.disk_faults(c, id, *read_corruption_probability, *io_error_probability))
+        }
+    }
+}
+
+/// The broker ids a target names right now (a leader is looked up in the ground truth).
+fn brokers_of(target: &Target, cluster: &SimCluster) -> Vec<u32> {
+    match target {
+        Target::Broker(id) => vec![*id],
+        Target::AllBrokers => cluster.brokers.iter().map(|b| b.id).collect(),
+        Target::Leader { topic, partition } => {
+            let key = TopicPartitionKey { topic: topic.clone(), partition: *partition };
+            cluster.truth.lock().expect("ground truth lock").leader(&key).into_iter().collect()
+        }
+        Target::Client(_) => Vec::new(),
+    }
+}
+
+fn each_broker(target: &Target, cluster: &mut SimCluster, mut act: impl FnMut(&mut SimCluster, u32) -> String) -> String {
+    let ids = brokers_of(target, cluster);
+    if ids.is_empty() {
+        return format!("{target:?} names no live broker: nothing done");
+    }
+    ids.into_iter().map(|id| act(cluster, id)).collect::<Vec<_>>().join("; ")
+}
+
+fn client_node(clients: &[Client], id: &str) -> Option<NodeId> {
+    clients.iter().find(|c| c.id == id).map(|c| c.node.id())
+}
+
+fn nodes(targets: &[Target], cluster: &SimCluster, clients: &[Client]) -> Vec<NodeId> {
+    let mut nodes = Vec::new();
+    for target in targets {
+        match target {
+            Target::Client(id) => nodes.extend(client_node(clients, id)),
+            other => nodes.extend(brokers_of(other, cluster).into_iter().map(|id| cluster.broker(id).node_id())),
+        }
+    }
+    nodes
+}
