@@ -4,6 +4,7 @@
 //! inputs, storage is reached only through [`storage::Storage`]. The async shell (`node`) runs
 //! on tokio, which is madsim-tokio: the same code runs for real and under simulation.
 
+pub mod client;
 pub mod log;
 pub mod storage;
 pub mod types;
