@@ -5,7 +5,8 @@
 //! Invariants: keyed records land exactly where Kafka's Java client puts them
 //! (`toPositive(murmur2(key)) % numPartitions`, over all partitions, available or not);
 //! keyless records stick to one partition until its batch is sent or fills, then move to a
-//! different available partition chosen with the seeded RNG (KIP-480).
+//! different available partition, chosen with the RNG the caller passes (the producer passes
+//! `madsim::rand::thread_rng()`, seeded under simulation) (KIP-480).
 
 use std::collections::BTreeMap;
 
@@ -66,14 +67,20 @@ pub struct StickyPartitioner {
 impl StickyPartitioner {
     /// The partition for a keyless record of `topic`. `available` are the partitions with a
     /// known leader; when none are, any of `num_partitions` is used.
-    pub fn partition(&mut self, topic: &str, available: &[i32], num_partitions: i32) -> i32 {
+    pub fn partition<R: Rng + ?Sized>(
+        &mut self,
+        topic: &str,
+        available: &[i32],
+        num_partitions: i32,
+        rng: &mut R,
+    ) -> i32 {
         assert!(num_partitions > 0, "a topic has at least one partition");
         if let Some(&p) = self.current.get(topic) {
             if p < num_partitions {
                 return p;
             }
         }
-        let p = choose(available, num_partitions, None);
+        let p = choose(available, num_partitions, None, rng);
         self.current.insert(topic.to_string(), p);
         p
     }
@@ -81,15 +88,16 @@ impl StickyPartitioner {
     /// A batch of `topic`/`partition` was sent or filled up: the next keyless record starts
     /// a batch on another partition. Kafka does this in `onNewBatch`, so load spreads while
     /// each batch still fills from one partition.
-    pub fn on_batch_closed(
+    pub fn on_batch_closed<R: Rng + ?Sized>(
         &mut self,
         topic: &str,
         partition: i32,
         available: &[i32],
         num_partitions: i32,
+        rng: &mut R,
     ) {
         if self.current.get(topic) == Some(&partition) && num_partitions > 0 {
-            let next = choose(available, num_partitions, Some(partition));
+            let next = choose(available, num_partitions, Some(partition), rng);
             self.current.insert(topic.to_string(), next);
         }
     }
@@ -101,7 +109,12 @@ impl StickyPartitioner {
 }
 
 /// A random partition from `available` (or all), avoiding `previous` when there is a choice.
-fn choose(available: &[i32], num_partitions: i32, previous: Option<i32>) -> i32 {
+fn choose<R: Rng + ?Sized>(
+    available: &[i32],
+    num_partitions: i32,
+    previous: Option<i32>,
+    rng: &mut R,
+) -> i32 {
     let all: Vec<i32>;
     let candidates: &[i32] = if available.is_empty() {
         all = (0..num_partitions).collect();
@@ -115,14 +128,15 @@ fn choose(available: &[i32], num_partitions: i32, previous: Option<i32>) -> i32 
         .filter(|p| Some(*p) != previous && *p < num_partitions)
         .collect();
     let pool = if filtered.is_empty() { candidates } else { &filtered[..] };
-    // The RNG is madsim's seeded one under simulation; it is not held across an await.
-    let index = madsim::rand::thread_rng().gen_range(0..pool.len());
+    let index = rng.gen_range(0..pool.len());
     pool[index]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
 
     /// Apache Kafka's `UtilsTest.testMurmur2` vectors
     /// (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java, apache/kafka
@@ -157,33 +171,35 @@ mod tests {
 
     #[test]
     fn sticky_partition_holds_until_the_batch_closes() {
+        let mut rng = StdRng::seed_from_u64(7);
         let mut sticky = StickyPartitioner::default();
         let available = [0, 1, 2, 3];
-        let first = sticky.partition("t", &available, 4);
+        let first = sticky.partition("t", &available, 4, &mut rng);
         for _ in 0..10 {
-            assert_eq!(sticky.partition("t", &available, 4), first);
+            assert_eq!(sticky.partition("t", &available, 4, &mut rng), first);
         }
         // A batch on another partition closing changes nothing.
-        sticky.on_batch_closed("t", (first + 1) % 4, &available, 4);
-        assert_eq!(sticky.partition("t", &available, 4), first);
-        sticky.on_batch_closed("t", first, &available, 4);
-        let second = sticky.partition("t", &available, 4);
+        sticky.on_batch_closed("t", (first + 1) % 4, &available, 4, &mut rng);
+        assert_eq!(sticky.partition("t", &available, 4, &mut rng), first);
+        sticky.on_batch_closed("t", first, &available, 4, &mut rng);
+        let second = sticky.partition("t", &available, 4, &mut rng);
         assert_ne!(second, first, "moves to a different partition when it can");
         assert!(available.contains(&second));
     }
 
     #[test]
     fn sticky_prefers_partitions_with_a_leader() {
+        let mut rng = StdRng::seed_from_u64(7);
         let mut sticky = StickyPartitioner::default();
         for _ in 0..50 {
             sticky.reset("t");
-            assert_eq!(sticky.partition("t", &[2], 4), 2);
+            assert_eq!(sticky.partition("t", &[2], 4, &mut rng), 2);
         }
         // With one partition there is nowhere else to go.
-        sticky.on_batch_closed("t", 2, &[2], 4);
-        assert_eq!(sticky.partition("t", &[2], 4), 2);
+        sticky.on_batch_closed("t", 2, &[2], 4, &mut rng);
+        assert_eq!(sticky.partition("t", &[2], 4, &mut rng), 2);
         // No leaders known at all: still a valid partition.
         sticky.reset("u");
-        assert!((0..3).contains(&sticky.partition("u", &[], 3)));
+        assert!((0..3).contains(&sticky.partition("u", &[], 3, &mut rng)));
     }
 }

@@ -379,9 +379,13 @@ impl Producer {
                     let partition = match (record.partition, outgoing.key.as_ref()) {
                         (Some(p), _) => p,
                         (None, Some(key)) => partition_for_key(key, partition_count),
-                        (None, None) => {
-                            state.partitioner.partition(&record.topic, &available, partition_count)
-                        }
+                        // The seeded RNG under madsim; a temporary, never held across an await.
+                        (None, None) => state.partitioner.partition(
+                            &record.topic,
+                            &available,
+                            partition_count,
+                            &mut madsim::rand::thread_rng(),
+                        ),
                     };
                     let tp = TopicPartition::new(record.topic.clone(), partition);
                     let (reply, rx) = oneshot::channel();
@@ -393,6 +397,7 @@ impl Producer {
                             partition,
                             &available,
                             partition_count,
+                            &mut madsim::rand::thread_rng(),
                         );
                     }
                     drop(state);
@@ -508,6 +513,7 @@ async fn run_sender(shared: Arc<Shared>) {
                         tp.partition.0,
                         &available,
                         t.partition_count(),
+                        &mut madsim::rand::thread_rng(),
                     );
                 }
                 requests.entry(leader).or_default().push(batch);
