@@ -146,8 +146,8 @@ impl ClientError {
     }
 }
 
-/// Kafka's `InvalidMetadataException` subclasses: the client asked the wrong broker or used a
-/// stale leader epoch or topic id.
+/// Kafka's `InvalidMetadataException` subclasses (the client asked the wrong broker or used a
+/// stale leader epoch or topic id), plus NOT_CONTROLLER for admin requests routed by metadata.
 pub(crate) fn is_invalid_metadata(code: ErrorCode) -> bool {
     matches!(
         code,

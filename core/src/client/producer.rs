@@ -657,7 +657,11 @@ async fn produce(shared: Arc<Shared>, leader: BrokerId, mut batches: Vec<Batch<R
                     let _ = reply.send(Ok(RecordMetadata {
                         topic: batch.tp.topic.clone(),
                         partition: batch.tp.partition.0,
-                        offset: if base_offset >= 0 { base_offset + i as i64 } else { -1 },
+                        offset: if base_offset >= 0 {
+                            base_offset.saturating_add(i as i64)
+                        } else {
+                            -1
+                        },
                         timestamp_ms: if log_append_time_ms >= 0 {
                             log_append_time_ms
                         } else {

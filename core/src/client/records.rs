@@ -172,8 +172,21 @@ pub(crate) fn decode_fetched(
             ));
         }
         let header = BatchHeader::parse(&batch).map_err(|e| ClientError::protocol(context(), e))?;
-        let next_offset =
-            header.base_offset.0.saturating_add(i64::from(header.last_offset_delta) + 1);
+        // Offsets come from the network: bound them so no offset arithmetic below (or in
+        // the crate's decoder) can overflow.
+        if header.base_offset.0 < 0
+            || header.last_offset_delta < 0
+            || header.base_offset.0 > i64::MAX - i64::from(i32::MAX) - 1
+        {
+            return Err(ClientError::protocol(
+                context(),
+                format!(
+                    "batch offsets out of range: base {} last delta {}",
+                    header.base_offset.0, header.last_offset_delta
+                ),
+            ));
+        }
+        let next_offset = header.base_offset.0 + i64::from(header.last_offset_delta) + 1;
         if next_offset <= fetch_offset {
             out.next_fetch_offset = out.next_fetch_offset.max(next_offset);
             continue;
@@ -353,6 +366,12 @@ mod tests {
         let mut tiny = BytesMut::from(&good[..20]);
         tiny[8..12].copy_from_slice(&8i32.to_be_bytes());
         assert!(decode_fetched(&tiny.freeze(), 0, false, &[], &no_context).is_err());
+        // Offsets that would overflow are refused before any arithmetic.
+        let huge = at_offset(&good, i64::MAX - 1);
+        assert!(matches!(
+            decode_fetched(&huge, 0, false, &[], &no_context),
+            Err(ClientError::Protocol { .. })
+        ));
     }
 
     /// A transactional batch of `producer_id` at `base`, and a control marker after it.
