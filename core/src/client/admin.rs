@@ -148,8 +148,11 @@ fn topic_name(name: &str) -> TopicName {
 }
 
 impl Admin {
-    /// Validates the config. Connects on first use.
+    /// Validates the config. Connects on first use. Its metadata requests never create
+    /// topics (Kafka's admin client behaves the same), whatever `allow_auto_create_topics`
+    /// says, so describing a missing topic reports it missing.
     pub fn new(config: ClientConfig) -> Result<Admin> {
+        let config = ClientConfig { allow_auto_create_topics: false, ..config };
         Ok(Admin { cluster: Cluster::new(config)? })
     }
 
