@@ -21,6 +21,8 @@ pub mod cluster;
 pub mod connection;
 pub mod consumer;
 mod error;
+#[cfg(test)]
+mod loopback_tests;
 pub mod partitioner;
 pub mod producer;
 mod records;
