@@ -5,6 +5,7 @@
 //! on tokio, which is madsim-tokio: the same code runs for real and under simulation.
 
 pub mod broker;
+pub mod client;
 pub mod config;
 pub mod log;
 pub mod metadata;
