@@ -1,12 +1,10 @@
-//! The client against a real Kafka-compatible broker on loopback.
+//! The client against an odradek broker on loopback.
 //!
-//! Inputs: `ODRADEK_TEST_BOOTSTRAP` (`host:port`) naming a running broker that auto-creates
-//! topics. Outputs: pass/fail per client feature. Invariants: every test uses its own topic
-//! names, so the tests can run in any order and in parallel against one broker.
-//!
-//! The broker-dependent tests are `#[ignore]`: the project's e2e suite starts an odradek
-//! broker and runs them with `--ignored`. The one test that needs no broker (send blocks for
-//! `max_block_ms` when no broker answers, seed claim P7) always runs.
+//! Setup: the first test that needs a broker starts one in this process (its own thread and
+//! runtime, a free 127.0.0.1 port, data in a temporary directory); the process's tests share
+//! it. Every test uses its own topic names, so the tests can run in any order and in
+//! parallel. The test that needs no broker (send blocks for `max_block_ms` when no broker
+//! answers, seed claim P7) does not start one.
 #![cfg(not(madsim))]
 
 use std::collections::BTreeMap;
@@ -21,8 +19,39 @@ use odradek::client::{
 use odradek::TopicPartition;
 
 fn bootstrap() -> String {
-    std::env::var("ODRADEK_TEST_BOOTSTRAP")
-        .expect("set ODRADEK_TEST_BOOTSTRAP=host:port of a running broker to run these tests")
+    static BROKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BROKER.get_or_init(start_broker).clone()
+}
+
+/// Starts a broker on its own thread and runtime; returns its address once it accepts.
+fn start_broker() -> String {
+    use odradek::config::{BrokerConfig, Origin};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap().keep();
+    let entries = [
+        ("listeners", format!("PLAINTEXT://127.0.0.1:{port}")),
+        ("log.dirs", dir.display().to_string()),
+    ];
+    let config = BrokerConfig::from_entries(
+        entries.into_iter().map(|(k, v)| (k.to_string(), v, Origin::Override)).collect(),
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let storage = odradek::storage::FileStorage::new();
+        runtime.block_on(odradek::node::run_broker(config, storage, std::future::pending())).unwrap();
+    });
+    let address = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&address).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the broker did not listen on {address}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    address
 }
 
 /// A topic name no other test (or earlier run) uses.
@@ -77,7 +106,6 @@ async fn consume_n(consumer: &mut Consumer, want: usize) -> Vec<odradek::client:
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn admin_creates_describes_grows_and_deletes_a_topic() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("admin");
@@ -114,7 +142,6 @@ async fn admin_creates_describes_grows_and_deletes_a_topic() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn admin_describes_topic_configs() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("configs");
@@ -126,7 +153,6 @@ async fn admin_describes_topic_configs() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn admin_describes_broker_configs() {
     let admin = Admin::new(client_config()).unwrap();
     let (brokers, _controller) = admin.describe_cluster().await.unwrap();
@@ -136,7 +162,6 @@ async fn admin_describes_broker_configs() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn keyed_records_round_trip_with_every_codec() {
     for compression in [
         Compression::None,
@@ -190,7 +215,6 @@ async fn keyed_records_round_trip_with_every_codec() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn keyless_records_stick_to_a_partition_per_batch() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("sticky");
@@ -219,7 +243,6 @@ async fn keyless_records_stick_to_a_partition_per_batch() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn acks_zero_completes_on_write_with_offset_minus_one() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("acks0");
@@ -246,7 +269,6 @@ async fn acks_zero_completes_on_write_with_offset_minus_one() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn list_offsets_and_seeks() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("offsets");
@@ -293,7 +315,6 @@ async fn list_offsets_and_seeks() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn offset_out_of_range_resets_or_fails() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("oor");
@@ -327,7 +348,6 @@ async fn offset_out_of_range_resets_or_fails() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn latest_reset_skips_existing_records() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("latest");
@@ -357,7 +377,6 @@ async fn latest_reset_skips_existing_records() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn an_explicit_partition_outside_the_topic_is_rejected() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("badpart");
@@ -396,7 +415,6 @@ async fn send_without_metadata_times_out_after_max_block_ms() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn many_records_keep_their_order_per_partition() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("volume");
@@ -433,7 +451,6 @@ async fn many_records_keep_their_order_per_partition() {
 }
 
 #[tokio::test]
-#[ignore = "needs a broker: ODRADEK_TEST_BOOTSTRAP (run by the e2e suite against odradek)"]
 async fn describing_a_missing_topic_reports_it_and_does_not_create_it() {
     let admin = Admin::new(client_config()).unwrap();
     let topic = unique_topic("missing");
