@@ -43,7 +43,9 @@ fn start_broker() -> String {
             .build()
             .unwrap();
         let storage = odradek::storage::FileStorage::new();
-        runtime.block_on(odradek::node::run_broker(config, storage, std::future::pending())).unwrap();
+        runtime
+            .block_on(odradek::node::run_broker(config, storage, std::future::pending()))
+            .unwrap();
     });
     let address = format!("127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -5,6 +5,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod broker;
+mod consume;
+mod produce;
+mod topics;
 
 #[derive(Parser, Debug)]
 #[command(name = "odradek", version, about = "A Kafka-compatible streaming log")]
@@ -17,6 +20,12 @@ struct Cli {
 enum Command {
     /// Run a broker (reads Kafka's server.properties keys).
     Broker(broker::BrokerArgs),
+    /// Create, list, describe, alter or delete topics (like kafka-topics.sh).
+    Topics(topics::TopicsArgs),
+    /// Produce lines from stdin (like kafka-console-producer.sh).
+    Produce(produce::ProduceArgs),
+    /// Consume and print records (like kafka-console-consumer.sh, by partition).
+    Consume(consume::ConsumeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -24,6 +33,9 @@ pub fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Broker(args) => broker::run(args),
+        Command::Topics(args) => client_runtime().and_then(|rt| rt.block_on(topics::run(args))),
+        Command::Produce(args) => client_runtime().and_then(|rt| rt.block_on(produce::run(args))),
+        Command::Consume(args) => client_runtime().and_then(|rt| rt.block_on(consume::run(args))),
     };
     match result {
         Ok(code) => code,
@@ -32,6 +44,15 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The runtime the client commands run on.
+fn client_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn init_logging() {
