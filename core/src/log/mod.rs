@@ -571,12 +571,16 @@ impl<S: Storage> Log<S> {
     ) -> Result<Offset, LogError> {
         self.check_online()?;
         let result = (|| -> Result<(), LogError> {
-            for segment in std::mem::take(&mut self.segments) {
-                let base = segment.base_offset;
-                drop(segment);
+            // The old segments stay in the list until the new one exists: a storage error
+            // half-way must leave an offline log that still has an active segment (its
+            // getters, `log_end_offset` first, must not panic), not an empty list. Their
+            // files are unlinked while open, which POSIX and SimStorage allow.
+            let bases: Vec<Offset> = self.segments.iter().map(|s| s.base_offset).collect();
+            for base in bases {
                 Self::delete_segment_files(&self.storage, &self.dir, base)?;
             }
-            self.segments.push(Segment::create(&self.storage, &self.dir, offset, now_ms)?);
+            let segment = Segment::create(&self.storage, &self.dir, offset, now_ms)?;
+            self.segments = vec![segment];
             self.storage.sync_dir(&self.dir)?;
             Ok(())
         })();

@@ -437,3 +437,20 @@ fn a_storage_error_takes_the_log_offline() {
     assert!(matches!(error, LogError::Offline { .. }), "{error}");
     assert!(log.offline_reason().is_some());
 }
+
+#[test]
+fn a_storage_error_while_truncating_fully_leaves_an_offline_log_that_still_reports_its_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    fill(&mut log, 10);
+    let end = log.log_end_offset();
+    // The directory vanishes under the log: the new segment cannot be created.
+    fs::remove_dir_all(dir.path()).unwrap();
+    let error = log.truncate_fully_and_start_at(Offset(100), NOW_MS).unwrap_err();
+    assert!(matches!(error, LogError::Storage(_)), "{error}");
+    assert!(log.offline_reason().is_some());
+    // An offline partition's offsets are still reported (metadata, ListOffsets errors,
+    // logging), so reading them must not panic.
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (Offset(0), end));
+    assert!(format!("{log:?}").contains("log_end_offset"));
+}
