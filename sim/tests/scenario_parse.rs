@@ -447,7 +447,7 @@ fn duplicate_toml_key_is_a_syntax_error() {
 #[test]
 fn text_without_a_path_is_named_input() {
     let e = parse("name = 1\n", None).unwrap_err().to_string();
-    assert_eq!(e, "<input>:1: name: expected a non-empty string, got 1");
+    assert_eq!(e, "<input>:1: name: expected a name of letters, digits, '.', '_' and '-', got 1");
 }
 
 #[test]
@@ -471,6 +471,24 @@ fn wrong_type() {
     assert_eq!(
         error("name = \"t\"\nduration_ms = 1\ncluster = [1]\n"),
         "x.toml:3: cluster: expected a table, got an array"
+    );
+}
+
+#[test]
+fn names_and_ids_are_safe_in_paths_and_targets() {
+    assert_eq!(
+        error("name = \"../x\"\nduration_ms = 1\n"),
+        "x.toml:1: name: expected a name of letters, digits, '.', '_' and '-', got \"../x\""
+    );
+    assert_eq!(
+        error(&BASE.replace("id = \"p1\"", "id = \"p(1)\"")),
+        "x.toml:10: producers[0].id: expected an id of letters, digits, '.', '_' and '-', got \
+         \"p(1)\""
+    );
+    assert_eq!(
+        error(&BASE.replace("name = \"orders\"", "name = \"or/ders\"")),
+        "x.toml:6: cluster.topics[0].name: expected a Kafka topic name (1 to 249 letters, \
+         digits, '.', '_' and '-'; not \".\" or \"..\"), got \"or/ders\""
     );
 }
 

@@ -195,15 +195,18 @@ fn optional<'a, T>(
     table.get(key).map(|f| read(&f)).transpose()
 }
 
-/// Ids of clients and consumer groups, usable inside `client(...)`.
+/// Letters, digits, `.`, `_` and `-`; not empty, not `.` or `..`.
+fn is_plain_id(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Ids of producers and consumers, usable inside `client(...)`.
 fn client_id(field: &Field<'_>) -> Result<String> {
     match field.node {
-        Node::String(s)
-            if !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
-        {
-            Ok(s.clone())
-        }
+        Node::String(s) if is_plain_id(s) => Ok(s.clone()),
         _ => Err(field.expected("an id of letters, digits, '.', '_' and '-'")),
     }
 }
@@ -212,14 +215,7 @@ fn client_id(field: &Field<'_>) -> Result<String> {
 /// or `..`.
 fn topic_name(field: &Field<'_>) -> Result<String> {
     match field.node {
-        Node::String(s)
-            if (1..=249).contains(&s.len())
-                && s != "."
-                && s != ".."
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
-        {
-            Ok(s.clone())
-        }
+        Node::String(s) if s.len() <= 249 && is_plain_id(s) => Ok(s.clone()),
         _ => Err(field.expected(
             "a Kafka topic name (1 to 249 letters, digits, '.', '_' and '-'; not \".\" or \"..\")",
         )),
@@ -256,7 +252,12 @@ const COVERED_IDS: &str = "a seed claim id (M1-M7, P1-P8, R1-R8, G1-G15), a bug 
 
 fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
     root.only(TOP_KEYS)?;
-    let name = root.required("name")?.name()?.to_string();
+    // The name becomes report file names, so it is kept to characters safe in a path.
+    let name_field = root.required("name")?;
+    let name = match name_field.node {
+        Node::String(s) if is_plain_id(s) => s.clone(),
+        _ => return Err(name_field.expected("a name of letters, digits, '.', '_' and '-'")),
+    };
     let mut covers = Vec::new();
     if let Some(field) = root.get("covers") {
         for (id, item) in field.strings()? {
