@@ -1,12 +1,22 @@
 //! Scenario files: a cluster, its workload, the faults to inject, and what to expect.
 //!
-//! Inputs: TOML text and the path it came from. Outputs: a validated [`Scenario`], or a
-//! [`ScenarioError`] naming the file, line, key and what was expected. Unknown keys are
-//! errors. See `scenarios/README.md` for the format with examples.
+//! Inputs: TOML text and the path it came from ([`parse`], [`load`], [`load_dir`]).
+//! Outputs: a validated [`Scenario`], or a [`ScenarioError`] naming the file, line, key
+//! path and what was expected. Invariants of a parsed [`Scenario`]: unknown keys were
+//! rejected; every topic, partition, broker and client it names exists; every condition
+//! uses names a run measures; Kafka configs passed core's own validators; nothing in it
+//! needs checking again by the runner. See `scenarios/README.md` for the format.
 //!
 //! (The types below are the contract between the parser, the runner and the reports.)
 
+mod condition;
+mod parse;
+mod tree;
+
+pub use parse::{load, load_dir, parse};
+
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 /// A scenario, validated: every name it uses exists, every value is in range.
@@ -304,4 +314,95 @@ pub struct Expectations {
 pub struct ClaimCheck {
     pub id: String,
     pub confirmed_when: Condition,
+}
+
+impl fmt::Display for Target {
+    /// The scenario-file syntax: `broker-2`, `all-brokers`, `leader(orders/0)`, `client(p1)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Broker(id) => write!(f, "broker-{id}"),
+            Target::AllBrokers => f.write_str("all-brokers"),
+            Target::Leader { topic, partition } => write!(f, "leader({topic}/{partition})"),
+            Target::Client(id) => write!(f, "client({id})"),
+        }
+    }
+}
+
+impl CompareOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CompareOp::Lt => "<",
+            CompareOp::Le => "<=",
+            CompareOp::Eq => "==",
+            CompareOp::Ne => "!=",
+            CompareOp::Ge => ">=",
+            CompareOp::Gt => ">",
+        }
+    }
+
+    /// `left op right`.
+    pub fn holds(self, left: f64, right: f64) -> bool {
+        match self {
+            CompareOp::Lt => left < right,
+            CompareOp::Le => left <= right,
+            CompareOp::Eq => left == right,
+            CompareOp::Ne => left != right,
+            CompareOp::Ge => left >= right,
+            CompareOp::Gt => left > right,
+        }
+    }
+}
+
+impl Condition {
+    /// Whether every clause holds, given each name's current value.
+    pub fn holds(&self, mut value_of: impl FnMut(&str) -> f64) -> bool {
+        self.clauses.iter().all(|c| c.op.holds(value_of(&c.metric), c.value))
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Why a scenario file cannot be used. Messages read
+/// `file:line: key.path: what was expected, got what`; a TOML syntax error also gives the
+/// column, since the line alone does not show where the parser stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML. `file` is the path as given, or `<input>` when parsing text.
+    #[error("{}: invalid TOML: {message}", place(file, *line, *column))]
+    Syntax { file: String, line: Option<usize>, column: Option<usize>, message: String },
+    /// TOML, but not a valid scenario: a bad key, type, value or reference.
+    #[error("{}: {key}: {message}", place(file, *line, None))]
+    Invalid {
+        file: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        /// The key path, e.g. `producers[0].acks` or `cluster.broker_config."min.insync.replicas"`.
+        key: String,
+        message: String,
+    },
+    /// Several files of a directory are invalid (from [`load_dir`]), in path order.
+    #[error("{} scenario files are invalid:\n{}", errors.len(), list(errors))]
+    Several { errors: Vec<ScenarioError> },
+}
+
+fn place(file: &str, line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+        (Some(line), None) => format!("{file}:{line}"),
+        _ => file.to_string(),
+    }
+}
+
+fn list(errors: &[ScenarioError]) -> String {
+    errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
 }
