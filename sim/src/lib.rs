@@ -2,8 +2,9 @@
 //!
 //! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. Modules:
 //! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
-//! saw, [`properties`] the names a run is judged by.
+//! saw, [`check`] the history checker, [`properties`] the names a run is judged by.
 
+pub mod check;
 pub mod disk;
 pub mod history;
 pub mod properties;
