@@ -2,8 +2,12 @@
 //!
 //! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. Modules:
 //! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
-//! saw, [`properties`] the names a run is judged by.
+//! saw, [`check`] the history checker, [`ground_truth`] the runtime invariants,
+//! [`properties`] the names a run is judged by, [`verdict`] judging a run, [`trace`] the
+//! trace and its hash, [`workload`] the clients. Under `--cfg madsim` also [`cluster`],
+//! [`faults`] and [`runner`].
 
+pub mod check;
 #[cfg(madsim)]
 pub mod cluster;
 pub mod disk;
@@ -12,8 +16,11 @@ pub mod faults;
 pub mod ground_truth;
 pub mod history;
 pub mod properties;
+#[cfg(madsim)]
+pub mod runner;
 pub mod scenario;
 pub mod trace;
 pub mod verdict;
+pub mod workload;
 
 pub use disk::{CrashMode, CrashReport, DiskFaults, DiskStats, SimFile, SimStorage};

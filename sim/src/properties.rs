@@ -46,6 +46,11 @@ pub const PROPERTIES: &[Property] = &[
         meaning: "a consumer read a record whose send definitely failed",
     },
     Property {
+        name: "garbage-read",
+        kind: Anomaly,
+        meaning: "a consumer read a record no producer sent to that partition",
+    },
+    Property {
         name: "poll-skip",
         kind: Anomaly,
         meaning: "a consumer's next poll skipped over records known to exist",
