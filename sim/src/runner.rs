@@ -87,10 +87,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
         .spawn(move || {
             let mut config = madsim::Config::default();
             let (min, max) = owned.network.latency_ms;
-            config.net.send_latency = Duration::from_millis(min)..Duration::from_millis(max.max(min) + 1);
+            config.net.send_latency =
+                Duration::from_millis(min)..Duration::from_millis(max.max(min) + 1);
             config.net.packet_loss_rate = owned.network.packet_loss;
             let mut runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
-            let limit_ms = owned.duration_ms + owned.liveness.deadline_ms + SETUP_DEADLINE_MS + 60_000;
+            let limit_ms =
+                owned.duration_ms + owned.liveness.deadline_ms + SETUP_DEADLINE_MS + 60_000;
             runtime.set_time_limit(Duration::from_millis(limit_ms));
             runtime.block_on(supervise(owned, seed))
         })
@@ -99,7 +101,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
     match outcome {
         Ok(outcome) => outcome,
         Err(panic) => {
-            let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into());
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
             RunOutcome::error(scenario, seed, format!("the simulation panicked: {message}"))
         }
     }
@@ -116,8 +122,14 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     let started = tokio::time::Instant::now();
     let recorder = Recorder::new(started);
     recorder.trace("supervisor", format!("scenario {} seed {seed}", scenario.name));
-    if let Some(consumer) = scenario.consumers.iter().find(|c| matches!(c.mode, ConsumerMode::Group(_))) {
-        return RunOutcome::error(&scenario, seed, format!("consumer {} uses a group: consumer groups are not supported yet", consumer.id));
+    if let Some(consumer) =
+        scenario.consumers.iter().find(|c| matches!(c.mode, ConsumerMode::Group(_)))
+    {
+        return RunOutcome::error(
+            &scenario,
+            seed,
+            format!("consumer {} uses a group: consumer groups are not supported yet", consumer.id),
+        );
     }
     let mut cluster = SimCluster::start(&scenario.cluster, seed, started);
     let bootstrap = cluster.bootstrap_servers();
@@ -127,7 +139,10 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     let admin_node = handle.create_node().name("setup").ip(client_ip(0)).build();
     let topics = scenario.cluster.topics.clone();
     let setup_bootstrap = bootstrap.clone();
-    let created = admin_node.spawn(create_topics(setup_bootstrap, topics)).await.expect("the setup task runs to completion");
+    let created = admin_node
+        .spawn(create_topics(setup_bootstrap, topics))
+        .await
+        .expect("the setup task runs to completion");
     if let Err(message) = created {
         return RunOutcome::error(&scenario, seed, format!("setup failed: {message}"));
     }
@@ -141,12 +156,22 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     let mut consumer_tasks = Vec::new();
     for (i, spec) in scenario.producers.iter().enumerate() {
         let node = handle.create_node().name(spec.id.clone()).ip(client_ip(1 + i)).build();
-        producer_tasks.push(node.spawn(workload::producer::run(spec.clone(), bootstrap.clone(), recorder.clone(), producers_stopped.clone())));
+        producer_tasks.push(node.spawn(workload::producer::run(
+            spec.clone(),
+            bootstrap.clone(),
+            recorder.clone(),
+            producers_stopped.clone(),
+        )));
         clients.push(Client { id: spec.id.clone(), node });
     }
     for (i, spec) in scenario.consumers.iter().enumerate() {
         let node = handle.create_node().name(spec.id.clone()).ip(client_ip(100 + i)).build();
-        consumer_tasks.push(node.spawn(workload::consumer::run(spec.clone(), bootstrap.clone(), recorder.clone(), consumers_stopped.clone())));
+        consumer_tasks.push(node.spawn(workload::consumer::run(
+            spec.clone(),
+            bootstrap.clone(),
+            recorder.clone(),
+            consumers_stopped.clone(),
+        )));
         clients.push(Client { id: spec.id.clone(), node });
     }
 
@@ -180,8 +205,15 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
             Trigger::At(at_ms) => Some(at_ms),
             Trigger::When(_) => None,
         });
-        let poll = pending.iter().any(|&i| matches!(scenario.steps[i].trigger, Trigger::When(_))).then_some(now + CONDITION_POLL_MS);
-        let wake = next_at.chain(poll).chain([scenario.duration_ms]).min().expect("the duration is always there");
+        let poll = pending
+            .iter()
+            .any(|&i| matches!(scenario.steps[i].trigger, Trigger::When(_)))
+            .then_some(now + CONDITION_POLL_MS);
+        let wake = next_at
+            .chain(poll)
+            .chain([scenario.duration_ms])
+            .min()
+            .expect("the duration is always there");
         tokio::time::sleep(Duration::from_millis(wake.saturating_sub(now).max(1))).await;
     }
     let _ = stop_producers.send(true);
@@ -215,11 +247,25 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     }
     if scenario.liveness.enabled {
         let deadline_ms = recorder.now_ms() + scenario.liveness.deadline_ms;
-        let partitions: Vec<TopicPartition> = scenario.cluster.topics.iter().flat_map(|t| (0..t.partitions).map(move |p| TopicPartition::new(t.name.clone(), p))).collect();
+        let partitions: Vec<TopicPartition> = scenario
+            .cluster
+            .topics
+            .iter()
+            .flat_map(|t| (0..t.partitions).map(move |p| TopicPartition::new(t.name.clone(), p)))
+            .collect();
         let reader = handle.create_node().name("final").ip(client_ip(250)).build();
-        let unfinished = reader.spawn(workload::consumer::read_to_end(partitions, bootstrap.clone(), recorder.clone(), deadline_ms)).await.expect("the final reader runs to completion");
+        let unfinished = reader
+            .spawn(workload::consumer::read_to_end(
+                partitions,
+                bootstrap.clone(),
+                recorder.clone(),
+                deadline_ms,
+            ))
+            .await
+            .expect("the final reader runs to completion");
         for (tp, why) in unfinished {
-            liveness_failures.push(format!("{tp} could not be read to its end before the deadline: {why}"));
+            liveness_failures
+                .push(format!("{tp} could not be read to its end before the deadline: {why}"));
         }
     }
     recorder.trace("supervisor", "run over");
@@ -231,12 +277,20 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     for violation in offsets_dense(&history, recorder.now_ms()) {
         truth.record(violation);
     }
+    if scenario.liveness.enabled {
+        let unread: Vec<&str> = liveness_failures.iter().map(String::as_str).collect();
+        for violation in missing_at_end(&history, &unread, recorder.now_ms()) {
+            truth.record(violation);
+        }
+    }
     let violations = truth.violations().to_vec();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     for property in PROPERTIES {
         let count = match property.kind {
             crate::properties::PropertyKind::Anomaly => check.count(property.name),
-            crate::properties::PropertyKind::Invariant => violations.iter().filter(|v| v.property == property.name).count() as u64,
+            crate::properties::PropertyKind::Invariant => {
+                violations.iter().filter(|v| v.property == property.name).count() as u64
+            }
             crate::properties::PropertyKind::Liveness => liveness_failures.len() as u64,
         };
         counts.insert(property.name, count);
@@ -250,8 +304,14 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         .claims
         .iter()
         .map(|claim| {
-            let confirmed = holds(&claim.confirmed_when, |name| counts.get(name).map(|&c| c as f64).or_else(|| metrics.get(name).copied()));
-            ClaimResult { id: claim.id.clone(), condition: claim.confirmed_when.text.clone(), confirmed }
+            let confirmed = holds(&claim.confirmed_when, |name| {
+                counts.get(name).map(|&c| c as f64).or_else(|| metrics.get(name).copied())
+            });
+            ClaimResult {
+                id: claim.id.clone(),
+                condition: claim.confirmed_when.text.clone(),
+                confirmed,
+            }
         })
         .collect();
     let trace: Trace = recorder.trace.lock().expect("trace lock").clone();
@@ -289,7 +349,10 @@ fn client_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 2 + (index / 250) as u8, (index % 250) as u8 + 1))
 }
 
-async fn create_topics(bootstrap: String, topics: Vec<crate::scenario::TopicSpec>) -> Result<(), String> {
+async fn create_topics(
+    bootstrap: String,
+    topics: Vec<crate::scenario::TopicSpec>,
+) -> Result<(), String> {
     let started = tokio::time::Instant::now();
     let mut last_error = String::new();
     while started.elapsed() < Duration::from_millis(SETUP_DEADLINE_MS) {
@@ -297,9 +360,15 @@ async fn create_topics(bootstrap: String, topics: Vec<crate::scenario::TopicSpec
             let admin = Admin::new(ClientConfig::new(&bootstrap)).map_err(|e| e.to_string())?;
             let new_topics = topics
                 .iter()
-                .map(|t| t.config.iter().fold(NewTopic::new(t.name.clone(), t.partitions, t.replication_factor), |topic, (k, v)| topic.with_config(k.clone(), v.clone())))
+                .map(|t| {
+                    t.config.iter().fold(
+                        NewTopic::new(t.name.clone(), t.partitions, t.replication_factor),
+                        |topic, (k, v)| topic.with_config(k.clone(), v.clone()),
+                    )
+                })
                 .collect();
-            let results = admin.create_topics(new_topics, false).await.map_err(|e| e.to_string())?;
+            let results =
+                admin.create_topics(new_topics, false).await.map_err(|e| e.to_string())?;
             admin.close();
             for (name, result) in results {
                 if let Err(error) = result {
@@ -326,7 +395,10 @@ fn offsets_dense(history: &History, now_ms: u64) -> Vec<Violation> {
     for op in history.ops.iter().filter(|op| op.process.starts_with("final")) {
         if let OpKind::Poll { reads } = &op.kind {
             for read in reads {
-                by_process.entry((op.process.as_str(), &read.partition)).or_default().push(read.offset);
+                by_process
+                    .entry((op.process.as_str(), &read.partition))
+                    .or_default()
+                    .push(read.offset);
             }
         }
     }
@@ -338,7 +410,55 @@ fn offsets_dense(history: &History, now_ms: u64) -> Vec<Violation> {
                 time_ms: now_ms,
                 broker: None,
                 partition: Some(partition.clone()),
-                explanation: format!("{process} read {partition} offset {} right after offset {}", pair[1], pair[0]),
+                explanation: format!(
+                    "{process} read {partition} offset {} right after offset {}",
+                    pair[1], pair[0]
+                ),
+            });
+        }
+    }
+    violations
+}
+
+/// Acknowledged records that the final read of their partition did not find. Partitions the
+/// final read could not finish (named in `unfinished`) are not judged: liveness reports them.
+fn missing_at_end(history: &History, unfinished: &[&str], now_ms: u64) -> Vec<Violation> {
+    let mut final_reads: BTreeMap<&TopicPartitionKey, std::collections::BTreeSet<&str>> =
+        BTreeMap::new();
+    for op in history.ops.iter().filter(|op| op.process.starts_with("final")) {
+        if let OpKind::Poll { reads } = &op.kind {
+            for read in reads {
+                final_reads.entry(&read.partition).or_default().insert(read.value.as_str());
+            }
+        }
+        if let OpKind::Assign { partitions, .. } = &op.kind {
+            for partition in partitions {
+                final_reads.entry(partition).or_default();
+            }
+        }
+    }
+    let mut violations = Vec::new();
+    for op in &history.ops {
+        let (
+            OpKind::Send { partition: Some(partition), value, offset, .. },
+            crate::history::Outcome::Ok,
+        ) = (&op.kind, &op.outcome)
+        else {
+            continue;
+        };
+        if unfinished.iter().any(|u| u.starts_with(&partition.to_string())) {
+            continue;
+        }
+        let Some(read) = final_reads.get(partition) else { continue };
+        if !read.contains(value.as_str()) {
+            let at = offset
+                .map_or("without an offset (acks=0)".to_string(), |o| format!("at offset {o}"));
+            violations.push(Violation {
+                property: "missing-at-end",
+                time_ms: now_ms,
+                broker: None,
+                partition: Some(partition.clone()),
+                explanation: format!("{} sent {value} to {partition}, acknowledged {at} at t={}ms, but the final read of {partition} does not hold it", op.process, op.complete_ms),
             });
         }
     }
@@ -346,22 +466,35 @@ fn offsets_dense(history: &History, now_ms: u64) -> Vec<Violation> {
 }
 
 /// Applies one step; returns what was done, for the trace.
-fn apply(action: &Action, cluster: &mut SimCluster, faults: &mut FaultInjector, clients: &[Client]) -> String {
+fn apply(
+    action: &Action,
+    cluster: &mut SimCluster,
+    faults: &mut FaultInjector,
+    clients: &[Client],
+) -> String {
     match action {
-        Action::Crash { target, kind } => each_broker(target, cluster, |c, id| faults.crash(c, id, *kind)),
+        Action::Crash { target, kind } => {
+            each_broker(target, cluster, |c, id| faults.crash(c, id, *kind))
+        }
         Action::Restart { target } => each_broker(target, cluster, |c, id| faults.restart(c, id)),
         Action::Pause { target } => match target {
-            Target::Client(id) => client_node(clients, id).map_or_else(|| format!("no client {id}"), |n| {
-                faults.pause_node(n, true);
-                format!("pause client {id}")
-            }),
+            Target::Client(id) => client_node(clients, id).map_or_else(
+                || format!("no client {id}"),
+                |n| {
+                    faults.pause_node(n, true);
+                    format!("pause client {id}")
+                },
+            ),
             _ => each_broker(target, cluster, |c, id| faults.pause(c, id)),
         },
         Action::Resume { target } => match target {
-            Target::Client(id) => client_node(clients, id).map_or_else(|| format!("no client {id}"), |n| {
-                faults.pause_node(n, false);
-                format!("resume client {id}")
-            }),
+            Target::Client(id) => client_node(clients, id).map_or_else(
+                || format!("no client {id}"),
+                |n| {
+                    faults.pause_node(n, false);
+                    format!("resume client {id}")
+                },
+            ),
             _ => each_broker(target, cluster, |c, id| faults.resume(c, id)),
         },
         Action::Partition { from, to, one_way } => {
@@ -370,11 +503,21 @@ fn apply(action: &Action, cluster: &mut SimCluster, faults: &mut FaultInjector, 
             faults.partition(&from, &to, *one_way)
         }
         Action::Heal => faults.heal(),
-        Action::Clog { target } => nodes(std::slice::from_ref(target), cluster, clients).into_iter().map(|n| faults.clog(n)).collect::<Vec<_>>().join("; "),
-        Action::Unclog { target } => nodes(std::slice::from_ref(target), cluster, clients).into_iter().map(|n| faults.unclog(n)).collect::<Vec<_>>().join("; "),
+        Action::Clog { target } => nodes(std::slice::from_ref(target), cluster, clients)
+            .into_iter()
+            .map(|n| faults.clog(n))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Action::Unclog { target } => nodes(std::slice::from_ref(target), cluster, clients)
+            .into_iter()
+            .map(|n| faults.unclog(n))
+            .collect::<Vec<_>>()
+            .join("; "),
         Action::Network(spec) => faults.network(spec),
         Action::DiskFaults { target, read_corruption_probability, io_error_probability } => {
-            each_broker(target, cluster, |c, id| faults.disk_faults(c, id, *read_corruption_probability, *io_error_probability))
+            each_broker(target, cluster, |c, id| {
+                faults.disk_faults(c, id, *read_corruption_probability, *io_error_probability)
+            })
         }
     }
 }
@@ -392,7 +535,11 @@ fn brokers_of(target: &Target, cluster: &SimCluster) -> Vec<u32> {
     }
 }
 
-fn each_broker(target: &Target, cluster: &mut SimCluster, mut act: impl FnMut(&mut SimCluster, u32) -> String) -> String {
+fn each_broker(
+    target: &Target,
+    cluster: &mut SimCluster,
+    mut act: impl FnMut(&mut SimCluster, u32) -> String,
+) -> String {
     let ids = brokers_of(target, cluster);
     if ids.is_empty() {
         return format!("{target:?} names no live broker: nothing done");
@@ -409,7 +556,9 @@ fn nodes(targets: &[Target], cluster: &SimCluster, clients: &[Client]) -> Vec<No
     for target in targets {
         match target {
             Target::Client(id) => nodes.extend(client_node(clients, id)),
-            other => nodes.extend(brokers_of(other, cluster).into_iter().map(|id| cluster.broker(id).node_id())),
+            other => nodes.extend(
+                brokers_of(other, cluster).into_iter().map(|id| cluster.broker(id).node_id()),
+            ),
         }
     }
     nodes

@@ -37,7 +37,7 @@ impl Trace {
             line.source.as_bytes(),
             &[0],
             line.text.as_bytes(),
-            &[b'\n'],
+            b"\n",
         ] {
             for &b in bytes {
                 self.hash = (self.hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);

@@ -545,8 +545,8 @@ mod tests {
                         .with_configuration_keys(None),
                 ]),
             ),
-            ApiKey::CreatePartitions => RequestKind::CreatePartitions(
-                CreatePartitionsRequest::default().with_topics(vec![
+            ApiKey::CreatePartitions => {
+                RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
                     CreatePartitionsTopic::default()
                         .with_name(topic())
                         .with_count(3)
@@ -556,8 +556,8 @@ mod tests {
                         .with_name(TopicName(s("b")))
                         .with_count(2)
                         .with_assignments(None),
-                ]),
-            ),
+                ]))
+            }
             other => panic!("no sample for {other:?}"),
         }
     }

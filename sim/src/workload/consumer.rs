@@ -21,7 +21,12 @@ fn reads(records: &[ConsumerRecord]) -> Vec<Read> {
         .collect()
 }
 
-fn consumer_config(bootstrap: &str, client_id: &str, reset: OffsetReset, max_poll_records: u32) -> ConsumerConfig {
+fn consumer_config(
+    bootstrap: &str,
+    client_id: &str,
+    reset: OffsetReset,
+    max_poll_records: u32,
+) -> ConsumerConfig {
     let mut client = ClientConfig::new(bootstrap);
     client.client_id = client_id.to_string();
     ConsumerConfig {
@@ -37,15 +42,26 @@ fn consumer_config(bootstrap: &str, client_id: &str, reset: OffsetReset, max_pol
 }
 
 /// Runs one consumer until `stop` turns true.
-pub async fn run(spec: ConsumerSpec, bootstrap: String, recorder: Recorder, stop: watch::Receiver<bool>) {
+pub async fn run(
+    spec: ConsumerSpec,
+    bootstrap: String,
+    recorder: Recorder,
+    stop: watch::Receiver<bool>,
+) {
     tokio::time::sleep(Duration::from_millis(spec.start_ms)).await;
     let ConsumerMode::Assign(partitions) = &spec.mode else {
         unreachable!("the runner refuses group consumers before starting workloads");
     };
     let group = Some(spec.id.clone());
-    let tps: Vec<TopicPartition> = partitions.iter().map(|&p| TopicPartition::new(spec.topic.clone(), p)).collect();
+    let tps: Vec<TopicPartition> =
+        partitions.iter().map(|&p| TopicPartition::new(spec.topic.clone(), p)).collect();
     let mut consumer = loop {
-        match Consumer::new(consumer_config(&bootstrap, &spec.id, spec.auto_offset_reset, spec.max_poll_records)) {
+        match Consumer::new(consumer_config(
+            &bootstrap,
+            &spec.id,
+            spec.auto_offset_reset,
+            spec.max_poll_records,
+        )) {
             Ok(consumer) => break consumer,
             Err(error) => {
                 recorder.trace(&spec.id, format!("cannot start: {error}"));
@@ -58,9 +74,13 @@ pub async fn run(spec: ConsumerSpec, bootstrap: String, recorder: Recorder, stop
     // Position every partition as the spec says, retrying while brokers are unreachable.
     loop {
         let positioned = match spec.start {
-            StartPosition::Earliest | StartPosition::Committed => consumer.seek_to_beginning(&tps).await,
+            StartPosition::Earliest | StartPosition::Committed => {
+                consumer.seek_to_beginning(&tps).await
+            }
             StartPosition::Latest => consumer.seek_to_end(&tps).await,
-            StartPosition::Offset(offset) => tps.iter().try_for_each(|tp| consumer.seek(tp, offset)),
+            StartPosition::Offset(offset) => {
+                tps.iter().try_for_each(|tp| consumer.seek(tp, offset))
+            }
         };
         match positioned {
             Ok(()) => break,
@@ -80,12 +100,24 @@ pub async fn run(spec: ConsumerSpec, bootstrap: String, recorder: Recorder, stop
         }
     }
     let partitions = tps.iter().map(TopicPartitionKey::from).collect();
-    recorder.record(&spec.id, group.clone(), invoke_ms, OpKind::Assign { partitions, positions }, Outcome::Ok);
+    recorder.record(
+        &spec.id,
+        group.clone(),
+        invoke_ms,
+        OpKind::Assign { partitions, positions },
+        Outcome::Ok,
+    );
     while !*stop.borrow() {
         let invoke_ms = recorder.now_ms();
         match consumer.poll(Duration::from_millis(spec.poll_timeout_ms)).await {
             Ok(records) if records.is_empty() => {}
-            Ok(records) => recorder.record(&spec.id, group.clone(), invoke_ms, OpKind::Poll { reads: reads(&records) }, Outcome::Ok),
+            Ok(records) => recorder.record(
+                &spec.id,
+                group.clone(),
+                invoke_ms,
+                OpKind::Poll { reads: reads(&records) },
+                Outcome::Ok,
+            ),
             Err(error) => {
                 recorder.trace(&spec.id, format!("poll failed: {error}"));
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -98,7 +130,12 @@ pub async fn run(spec: ConsumerSpec, bootstrap: String, recorder: Recorder, stop
 /// Reads every listed partition from its log start to the end offset it has when the
 /// reader starts, recording polls as process `final` (`final-2`, ... for retries). Returns the partitions it could not
 /// finish before `deadline_ms`.
-pub async fn read_to_end(partitions: Vec<TopicPartition>, bootstrap: String, recorder: Recorder, deadline_ms: u64) -> Vec<(TopicPartition, String)> {
+pub async fn read_to_end(
+    partitions: Vec<TopicPartition>,
+    bootstrap: String,
+    recorder: Recorder,
+    deadline_ms: u64,
+) -> Vec<(TopicPartition, String)> {
     let mut unfinished = Vec::new();
     for tp in partitions {
         let outcome = read_partition_to_end(&tp, &bootstrap, &recorder, deadline_ms).await;
@@ -109,35 +146,65 @@ pub async fn read_to_end(partitions: Vec<TopicPartition>, bootstrap: String, rec
     unfinished
 }
 
-async fn read_partition_to_end(tp: &TopicPartition, bootstrap: &str, recorder: &Recorder, deadline_ms: u64) -> Result<(), String> {
+async fn read_partition_to_end(
+    tp: &TopicPartition,
+    bootstrap: &str,
+    recorder: &Recorder,
+    deadline_ms: u64,
+) -> Result<(), String> {
     let mut last_error = String::from("never started");
     let mut attempt_number = 0;
     while recorder.now_ms() < deadline_ms {
         attempt_number += 1;
         // Each attempt reads from the start again: a process of its own, so the checker
         // does not take the restart for a consumer going backwards.
-        let process = if attempt_number == 1 { "final".to_string() } else { format!("final-{attempt_number}") };
+        let process = if attempt_number == 1 {
+            "final".to_string()
+        } else {
+            format!("final-{attempt_number}")
+        };
         let process = process.as_str();
         let attempt = async {
-            let mut consumer = Consumer::new(consumer_config(bootstrap, "final", OffsetReset::Earliest, 500)).map_err(|e| e.to_string())?;
+            let mut consumer =
+                Consumer::new(consumer_config(bootstrap, "final", OffsetReset::Earliest, 500))
+                    .map_err(|e| e.to_string())?;
             consumer.assign(vec![tp.clone()]);
             consumer.seek_to_end(std::slice::from_ref(tp)).await.map_err(|e| e.to_string())?;
             let end = consumer.position(tp).await.map_err(|e| e.to_string())?;
-            consumer.seek_to_beginning(std::slice::from_ref(tp)).await.map_err(|e| e.to_string())?;
+            consumer
+                .seek_to_beginning(std::slice::from_ref(tp))
+                .await
+                .map_err(|e| e.to_string())?;
             let invoke_ms = recorder.now_ms();
             let start = consumer.position(tp).await.map_err(|e| e.to_string())?;
             let key = TopicPartitionKey::from(tp);
-            recorder.record(process, None, invoke_ms, OpKind::Assign { partitions: vec![key.clone()], positions: BTreeMap::from([(key, start)]) }, Outcome::Ok);
+            recorder.record(
+                process,
+                None,
+                invoke_ms,
+                OpKind::Assign {
+                    partitions: vec![key.clone()],
+                    positions: BTreeMap::from([(key, start)]),
+                },
+                Outcome::Ok,
+            );
             let mut position = start;
             while position < end {
                 if recorder.now_ms() >= deadline_ms {
                     return Err(format!("reached offset {position} of {end} by the deadline"));
                 }
                 let invoke_ms = recorder.now_ms();
-                let records = consumer.poll(Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
+                let records =
+                    consumer.poll(Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
                 if let Some(last) = records.last() {
                     position = last.offset + 1;
-                    recorder.record(process, None, invoke_ms, OpKind::Poll { reads: reads(&records) }, Outcome::Ok);
+                    recorder.record(
+                        process,
+                        None,
+                        invoke_ms,
+                        OpKind::Poll { reads: reads(&records) },
+                        Outcome::Ok,
+                    );
                 }
             }
             consumer.close();

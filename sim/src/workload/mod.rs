@@ -50,7 +50,12 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(started: tokio::time::Instant) -> Recorder {
-        Recorder { history: Arc::default(), counters: Arc::default(), trace: Arc::new(Mutex::new(Trace::new())), started }
+        Recorder {
+            history: Arc::default(),
+            counters: Arc::default(),
+            trace: Arc::new(Mutex::new(Trace::new())),
+            started,
+        }
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -63,7 +68,14 @@ impl Recorder {
     }
 
     /// Records a completed operation (its completion time is now).
-    pub fn record(&self, process: &str, group: Option<String>, invoke_ms: u64, kind: OpKind, outcome: Outcome) {
+    pub fn record(
+        &self,
+        process: &str,
+        group: Option<String>,
+        invoke_ms: u64,
+        kind: OpKind,
+        outcome: Outcome,
+    ) {
         let complete_ms = self.now_ms();
         {
             let mut counters = self.counters.lock().expect("counters lock");
@@ -102,11 +114,22 @@ fn summarize(kind: &OpKind, outcome: &Outcome) -> String {
             format!("send {value}{at} {outcome}")
         }
         OpKind::Poll { reads } => match (reads.first(), reads.last()) {
-            (Some(first), Some(last)) => format!("poll {} records {}@{}..{}@{} {outcome}", reads.len(), first.partition, first.offset, last.partition, last.offset),
+            (Some(first), Some(last)) => format!(
+                "poll {} records {}@{}..{}@{} {outcome}",
+                reads.len(),
+                first.partition,
+                first.offset,
+                last.partition,
+                last.offset
+            ),
             _ => format!("poll 0 records {outcome}"),
         },
-        OpKind::Assign { partitions, .. } => format!("assign {} partitions {outcome}", partitions.len()),
-        OpKind::Commit { group, offsets } => format!("commit {group} {} offsets {outcome}", offsets.len()),
+        OpKind::Assign { partitions, .. } => {
+            format!("assign {} partitions {outcome}", partitions.len())
+        }
+        OpKind::Commit { group, offsets } => {
+            format!("commit {group} {} offsets {outcome}", offsets.len())
+        }
     }
 }
 
@@ -121,7 +144,13 @@ pub fn value_name(value: &[u8]) -> String {
 pub fn is_definite_failure(error: &ClientError) -> bool {
     matches!(
         error.code(),
-        Some(ErrorCode::CorruptMessage | ErrorCode::MessageTooLarge | ErrorCode::InvalidRequiredAcks | ErrorCode::InvalidRecord | ErrorCode::RecordListTooLarge)
+        Some(
+            ErrorCode::CorruptMessage
+                | ErrorCode::MessageTooLarge
+                | ErrorCode::InvalidRequiredAcks
+                | ErrorCode::InvalidRecord
+                | ErrorCode::RecordListTooLarge
+        )
     ) || matches!(error, ClientError::RecordTooLarge { .. } | ClientError::InvalidArgument(_))
 }
 

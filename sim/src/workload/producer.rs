@@ -11,7 +11,12 @@ use tokio::sync::watch;
 
 /// Runs one producer until `stop` turns true or its count is reached, then waits for the
 /// deliveries still outstanding (bounded by the delivery timeout).
-pub async fn run(spec: ProducerSpec, bootstrap: String, recorder: Recorder, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    spec: ProducerSpec,
+    bootstrap: String,
+    recorder: Recorder,
+    mut stop: watch::Receiver<bool>,
+) {
     tokio::time::sleep(Duration::from_millis(spec.start_ms)).await;
     let mut client = ClientConfig::new(&bootstrap);
     client.client_id = spec.id.clone();
@@ -61,17 +66,36 @@ pub async fn run(spec: ProducerSpec, bootstrap: String, recorder: Recorder, mut 
                 let (process, topic) = (spec.id.clone(), spec.topic.clone());
                 deliveries.push(tokio::spawn(async move {
                     let (partition, offset, outcome) = match delivery.await {
-                        Ok(meta) => (Some(meta.partition), (meta.offset >= 0).then_some(meta.offset), Outcome::Ok),
-                        Err(error) if is_definite_failure(&error) => (None, None, Outcome::Fail { error: error.to_string() }),
+                        Ok(meta) => (
+                            Some(meta.partition),
+                            (meta.offset >= 0).then_some(meta.offset),
+                            Outcome::Ok,
+                        ),
+                        Err(error) if is_definite_failure(&error) => {
+                            (None, None, Outcome::Fail { error: error.to_string() })
+                        }
                         Err(error) => (None, None, Outcome::Info { error: error.to_string() }),
                     };
-                    let partition = partition.map(|partition| TopicPartitionKey { topic, partition });
-                    recorder.record(&process, None, invoke_ms, OpKind::Send { partition, key, value: name, offset }, outcome);
+                    let partition =
+                        partition.map(|partition| TopicPartitionKey { topic, partition });
+                    recorder.record(
+                        &process,
+                        None,
+                        invoke_ms,
+                        OpKind::Send { partition, key, value: name, offset },
+                        outcome,
+                    );
                 }));
             }
             Err(error) => {
                 let outcome = Outcome::Fail { error: error.to_string() };
-                recorder.record(&spec.id, None, invoke_ms, OpKind::Send { partition: None, key, value: name, offset: None }, outcome);
+                recorder.record(
+                    &spec.id,
+                    None,
+                    invoke_ms,
+                    OpKind::Send { partition: None, key, value: name, offset: None },
+                    outcome,
+                );
             }
         }
         sequence += 1;
