@@ -1,7 +1,8 @@
 //! The `odradek-sim` command line (simulation build only).
 
 use clap::{Parser, Subcommand};
-use odradek_sim::runner::{self, RunOutcome};
+use odradek_sim::outcome::RunOutcome;
+use odradek_sim::runner;
 use odradek_sim::scenario::{self, Scenario};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -15,6 +15,7 @@ pub mod disk;
 pub mod faults;
 pub mod ground_truth;
 pub mod history;
+pub mod outcome;
 pub mod properties;
 #[cfg(madsim)]
 pub mod runner;

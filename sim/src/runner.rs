@@ -14,16 +14,16 @@ use crate::cluster::{BrokerStatus, SimCluster};
 use crate::faults::FaultInjector;
 use crate::ground_truth::Violation;
 use crate::history::{History, OpKind, TopicPartitionKey};
+use crate::outcome::RunOutcome;
 use crate::properties::PROPERTIES;
 use crate::scenario::{Action, ConsumerMode, Scenario, Target, Trigger};
-use crate::trace::{Trace, TraceLine};
-use crate::verdict::{holds, judge, ClaimResult, PropertyResult, Verdict};
+use crate::trace::Trace;
+use crate::verdict::{holds, judge, ClaimResult, Verdict};
 use crate::workload::{self, Recorder};
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
 use odradek::client::{Admin, ClientConfig, NewTopic};
 use odradek::TopicPartition;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -33,51 +33,6 @@ use tokio::sync::watch;
 const CONDITION_POLL_MS: u64 = 5;
 /// How long setup (brokers up, topics created) may take.
 const SETUP_DEADLINE_MS: u64 = 20_000;
-
-/// Everything a run produced.
-#[derive(Clone, Debug, Serialize)]
-pub struct RunOutcome {
-    pub scenario: String,
-    pub source: Option<String>,
-    pub seed: u64,
-    pub verdict: Verdict,
-    pub properties: Vec<PropertyResult>,
-    pub claims: Vec<ClaimResult>,
-    pub check: Option<HistoryCheck>,
-    pub violations: Vec<Violation>,
-    /// Simulated milliseconds the run took, both phases.
-    pub duration_ms: u64,
-    pub trace_hash: String,
-    #[serde(skip)]
-    pub trace: Vec<TraceLine>,
-    #[serde(skip)]
-    pub history: History,
-    /// Per partition, the leader's high watermark over time: (time, broker, hw).
-    pub hw_series: BTreeMap<TopicPartitionKey, Vec<(u64, u32, i64)>>,
-    /// Faults and actions as fired: (time, text).
-    pub steps_fired: Vec<(u64, String)>,
-}
-
-impl RunOutcome {
-    fn error(scenario: &Scenario, seed: u64, message: String) -> RunOutcome {
-        RunOutcome {
-            scenario: scenario.name.clone(),
-            source: scenario.source.as_ref().map(|p| p.display().to_string()),
-            seed,
-            verdict: Verdict::Error { message },
-            properties: Vec::new(),
-            claims: Vec::new(),
-            check: None,
-            violations: Vec::new(),
-            duration_ms: 0,
-            trace_hash: String::new(),
-            trace: Vec::new(),
-            history: History::default(),
-            hw_series: BTreeMap::new(),
-            steps_fired: Vec::new(),
-        }
-    }
-}
 
 /// Runs `scenario` with `seed` in a fresh simulation on a fresh OS thread.
 pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
