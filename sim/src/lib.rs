@@ -20,6 +20,9 @@ pub mod properties;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod shrink;
+pub mod swarm;
 pub mod trace;
 pub mod verdict;
 pub mod workload;
