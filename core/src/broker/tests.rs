@@ -241,6 +241,18 @@ fn produce_errors_are_per_partition_kafka_codes_with_messages() {
     let (error, message) = code(h.produce("t", 0, 1, Bytes::from(corrupt)));
     assert_eq!(error, ErrorCode::CorruptMessage.code());
     assert!(message.unwrap().contains("CRC mismatch"));
+    // Kafka's ProduceRequest.validateRecords and LogValidator: INVALID_RECORD, not corrupt.
+    let mut magic_1 = three_records().to_vec();
+    magic_1[16] = 1;
+    let (error, message) = code(h.produce("t", 0, 1, Bytes::from(magic_1)));
+    assert_eq!(error, ErrorCode::InvalidRecord.code());
+    assert!(message.unwrap().contains("magic version 2"));
+    assert_eq!(code(h.produce("t", 0, 1, Bytes::new())).0, ErrorCode::InvalidRecord.code());
+    let mut count = three_records().to_vec();
+    count[57..61].copy_from_slice(&7i32.to_be_bytes()); // recordCount, under the CRC
+    let crc = crc32c::crc32c(&count[21..]);
+    count[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(code(h.produce("t", 0, 1, Bytes::from(count))).0, ErrorCode::InvalidRecord.code());
     h.create_topic("strict", 1, &[("min.insync.replicas", "2")]);
     assert_eq!(
         code(h.produce("strict", 0, -1, three_records())).0,
