@@ -506,6 +506,66 @@ fn create_partitions_only_grows_topics() {
 }
 
 #[test]
+fn more_than_ten_thousand_new_partitions_in_one_request_is_a_policy_violation() {
+    // Bad input from the network: 2^31-1 partitions used to be built, record by record.
+    let mut h = Harness::new(&[]);
+    let topic = |name: &str, partitions: i32| {
+        CreatableTopic::default()
+            .with_name(TopicName(str_bytes(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+    };
+    let create =
+        |topics| RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(topics));
+    let ResponseKind::CreateTopics(r) =
+        h.call(ApiKey::CreateTopics, 7, create(vec![topic("huge", i32::MAX), topic("t", 1)]))
+    else {
+        panic!()
+    };
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![ErrorCode::PolicyViolation.code(); 2], "the whole request is refused");
+    assert_eq!(
+        r.topics[0].error_message.as_deref(),
+        Some("Excessively large number of partitions per request.")
+    );
+    assert!(h.broker().metadata.image().topic("t").is_none());
+    // The limit is on the sum; exactly 10,000 is allowed (validate_only: nothing is built).
+    let ResponseKind::CreateTopics(r) =
+        h.call(ApiKey::CreateTopics, 7, create(vec![topic("a", 6_000), topic("b", 4_001)]))
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, ErrorCode::PolicyViolation.code());
+    let ResponseKind::CreateTopics(r) = h.call(
+        ApiKey::CreateTopics,
+        7,
+        RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_topics(vec![topic("a", 6_000), topic("b", 4_000)])
+                .with_validate_only(true),
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.topics.iter().map(|t| t.error_code).collect::<Vec<_>>(), vec![0, 0]);
+
+    h.create_topic("t", 1, &[]);
+    let ResponseKind::CreatePartitions(r) = h.call(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(
+            vec![CreatePartitionsTopic::default()
+                .with_name(TopicName(str_bytes("t")))
+                .with_count(i32::MAX)],
+        )),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.results[0].error_code, ErrorCode::PolicyViolation.code());
+    assert_eq!(h.broker().partition("t", 1).map(|_| ()), None, "no partition was added");
+}
+
+#[test]
 fn producer_ids_are_never_handed_out_twice_across_restarts() {
     let mut h = Harness::new(&[]);
     let id = |h: &mut Harness| {
