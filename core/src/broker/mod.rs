@@ -394,8 +394,16 @@ pub fn log_error_code(error: &LogError) -> ErrorCode {
     match error {
         // Kafka's LogValidator: a count that disagrees with the offset range is an
         // InvalidRecordException ("Inconsistent batch offset range"), not a corrupt batch.
-        LogError::CorruptBatch { source: BatchError::BadRecordCount { .. }, .. } => {
-            ErrorCode::InvalidRecord
+        LogError::CorruptBatch {
+            source:
+                BatchError::BadRecordCount { .. }
+                | BatchError::RecordsMismatch { .. }
+                | BatchError::BadRecord { .. }
+                | BatchError::DecompressedTooLarge { .. },
+            ..
+        } => ErrorCode::InvalidRecord,
+        LogError::CorruptBatch { source: BatchError::UnknownCompression { .. }, .. } => {
+            ErrorCode::UnsupportedCompressionType
         }
         LogError::CorruptBatch { .. } | LogError::NoBatches => ErrorCode::CorruptMessage,
         LogError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,

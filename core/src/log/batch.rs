@@ -37,6 +37,16 @@ pub enum BatchError {
     CrcMismatch { stored: u32, computed: u32 },
     #[error("record count {record_count} does not match last offset delta {last_offset_delta}")]
     BadRecordCount { record_count: i32, last_offset_delta: i32 },
+    #[error("batch claims {claimed} records but holds {found}{}", if *.more { " or more" } else { "" })]
+    RecordsMismatch { claimed: i32, found: u64, more: bool },
+    #[error("record {index} is malformed: {reason}")]
+    BadRecord { index: u64, reason: String },
+    #[error("cannot decompress {codec:?} records: {reason}")]
+    Decompression { codec: Compression, reason: String },
+    #[error("records decompress to more than {limit_bytes} bytes")]
+    DecompressedTooLarge { limit_bytes: u64 },
+    #[error("unknown compression codec {codec}")]
+    UnknownCompression { codec: u8 },
 }
 
 /// Compression codec from the low three attribute bits.
@@ -215,6 +225,152 @@ pub fn validate_all(buf: &[u8]) -> Result<Vec<(usize, BatchHeader)>, (usize, Bat
     Ok(batches)
 }
 
+/// The most bytes one batch's records may decompress to: odradek's bound on the work and
+/// memory one produce request can cause (Kafka sets none).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 256 << 20;
+
+/// Checks that a batch holds exactly the records its header claims, decompressing if it is
+/// compressed, as Kafka's LogValidator does for producer batches. Decompression streams and
+/// stops at the first extra record or past [`MAX_DECOMPRESSED_BYTES`], so a batch that lies
+/// about its count costs at most that much work and a few kilobytes of memory.
+pub fn check_record_count(batch: &[u8], header: &BatchHeader) -> Result<(), BatchError> {
+    let records = &batch[BATCH_HEADER_BYTES..header.total_bytes()];
+    let claimed = header.record_count.max(0) as u64;
+    let codec = header.compression();
+    let failed =
+        |reason: std::io::Error| BatchError::Decompression { codec, reason: reason.to_string() };
+    let counted = match codec {
+        Compression::None => count_records(records, claimed),
+        Compression::Gzip => count_records(flate2::read::GzDecoder::new(records), claimed),
+        Compression::Zstd => {
+            count_records(zstd::stream::read::Decoder::new(records).map_err(failed)?, claimed)
+        }
+        Compression::Lz4 => count_records(lz4::Decoder::new(records).map_err(failed)?, claimed),
+        Compression::Snappy => {
+            count_records(std::io::Cursor::new(snappy_decompress(records)?), claimed)
+        }
+        Compression::Unknown(codec) => return Err(BatchError::UnknownCompression { codec }),
+    };
+    let (found, more) = match counted {
+        Ok(counted) => counted,
+        Err(CountError::Io(e)) => return Err(failed(e)),
+        Err(CountError::TooLarge) => {
+            return Err(BatchError::DecompressedTooLarge { limit_bytes: MAX_DECOMPRESSED_BYTES })
+        }
+        Err(CountError::Record { index, reason }) => {
+            return Err(BatchError::BadRecord { index, reason })
+        }
+    };
+    if found != claimed || more {
+        return Err(BatchError::RecordsMismatch { claimed: header.record_count, found, more });
+    }
+    Ok(())
+}
+
+enum CountError {
+    Io(std::io::Error),
+    TooLarge,
+    Record { index: u64, reason: String },
+}
+
+/// Walks records (zigzag varint length, then that many bytes) from `reader`; returns how many
+/// there were, stopping early (with `more`) once there are more than `claimed`.
+fn count_records(reader: impl std::io::Read, claimed: u64) -> Result<(u64, bool), CountError> {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(reader.take(MAX_DECOMPRESSED_BYTES + 1));
+    let mut found = 0u64;
+    let mut consumed = 0u64;
+    loop {
+        if reader.fill_buf().map_err(CountError::Io)?.is_empty() {
+            return Ok((found, false));
+        }
+        if found == claimed {
+            return Ok((found, true));
+        }
+        let mut raw = 0u64;
+        let mut shift = 0;
+        loop {
+            let mut byte = [0u8; 1];
+            if reader.read(&mut byte).map_err(CountError::Io)? == 0 {
+                return Err(CountError::Record {
+                    index: found,
+                    reason: "ends inside its length".into(),
+                });
+            }
+            consumed += 1;
+            raw |= u64::from(byte[0] & 0x7f) << shift;
+            if byte[0] & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 28 {
+                return Err(CountError::Record {
+                    index: found,
+                    reason: "length is not a varint".into(),
+                });
+            }
+        }
+        let length = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+        if length < 0 {
+            return Err(CountError::Record {
+                index: found,
+                reason: format!("negative length {length}"),
+            });
+        }
+        let skipped = std::io::copy(&mut (&mut reader).take(length as u64), &mut std::io::sink())
+            .map_err(CountError::Io)?;
+        consumed += skipped;
+        if consumed > MAX_DECOMPRESSED_BYTES {
+            return Err(CountError::TooLarge);
+        }
+        if skipped < length as u64 {
+            return Err(CountError::Record {
+                index: found,
+                reason: format!("length {length}, only {skipped} bytes left"),
+            });
+        }
+        found += 1;
+    }
+}
+
+/// Snappy as Kafka's Java client frames it (xerial: a magic header, then length-prefixed
+/// blocks) or as one raw block; each block's size is checked before it is decompressed.
+fn snappy_decompress(input: &[u8]) -> Result<Vec<u8>, BatchError> {
+    const XERIAL_MAGIC: &[u8] = &[0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+    const XERIAL_HEADER_BYTES: usize = 16;
+    let codec = Compression::Snappy;
+    let mut out = Vec::new();
+    let mut block = |compressed: &[u8]| -> Result<(), BatchError> {
+        let failed = |e: snap::Error| BatchError::Decompression { codec, reason: e.to_string() };
+        let size = snap::raw::decompress_len(compressed).map_err(failed)?;
+        if (out.len() + size) as u64 > MAX_DECOMPRESSED_BYTES {
+            return Err(BatchError::DecompressedTooLarge { limit_bytes: MAX_DECOMPRESSED_BYTES });
+        }
+        out.extend(snap::raw::Decoder::new().decompress_vec(compressed).map_err(failed)?);
+        Ok(())
+    };
+    if !input.starts_with(XERIAL_MAGIC) {
+        block(input)?;
+        return Ok(out);
+    }
+    let mut rest = input
+        .get(XERIAL_HEADER_BYTES..)
+        .ok_or(BatchError::Decompression { codec, reason: "xerial header cut short".into() })?;
+    while !rest.is_empty() {
+        let length =
+            rest.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize);
+        let Some(compressed) = length.and_then(|n| rest.get(4..4 + n)) else {
+            return Err(BatchError::Decompression {
+                codec,
+                reason: "xerial block cut short".into(),
+            });
+        };
+        block(compressed)?;
+        rest = &rest[4 + compressed.len()..];
+    }
+    Ok(out)
+}
+
 /// Encodes one uncompressed batch of `(key, value)` records, all stamped `timestamp_ms`,
 /// with base offset 0 (the log assigns offsets on append).
 pub fn encode(
@@ -285,6 +441,119 @@ pub(crate) mod tests {
         let options = RecordEncodeOptions { version: 2, compression: WireCompression::None };
         RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
         buf.freeze()
+    }
+
+    /// `count` records in one batch compressed with `codec`.
+    fn compressed(count: usize, codec: WireCompression) -> Bytes {
+        let records: Vec<Record> = (0..count)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1 + i as i32,
+                timestamp: 0,
+                key: None,
+                value: Some(Bytes::from(format!("value-{i} ").repeat(20))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions { version: 2, compression: codec },
+        )
+        .expect("encode");
+        buf.freeze()
+    }
+
+    /// The batch with its record count (and last offset delta) changed to `count`, its CRC
+    /// recomputed: only the count lies.
+    fn forge_count(batch: &[u8], count: i32) -> Vec<u8> {
+        let mut forged = batch.to_vec();
+        forged[23..27].copy_from_slice(&(count - 1).to_be_bytes());
+        forged[57..61].copy_from_slice(&count.to_be_bytes());
+        let crc = crc32c::crc32c(&forged[CRC_START..]);
+        forged[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+        forged
+    }
+
+    const CODECS: [WireCompression; 5] = [
+        WireCompression::None,
+        WireCompression::Gzip,
+        WireCompression::Snappy,
+        WireCompression::Lz4,
+        WireCompression::Zstd,
+    ];
+
+    #[test]
+    fn honest_batches_hold_the_records_they_claim_in_every_codec() {
+        for codec in CODECS {
+            let bytes = compressed(7, codec);
+            let header = validate(&bytes).unwrap();
+            assert_eq!(check_record_count(&bytes, &header), Ok(()), "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn a_batch_that_lies_about_its_count_is_refused_in_every_codec() {
+        for codec in CODECS {
+            let honest = compressed(7, codec);
+            for claimed in [1, 6, 8, i32::MAX] {
+                let forged = forge_count(&honest, claimed);
+                let header = validate(&forged).expect("the CRC and the offsets agree");
+                let error = check_record_count(&forged, &header).unwrap_err();
+                assert!(
+                    matches!(error, BatchError::RecordsMismatch { claimed: c, .. } if c == claimed),
+                    "{codec:?} claiming {claimed}: {error}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_records_and_garbage_compressed_data_are_named() {
+        let honest = compressed(3, WireCompression::None);
+        // Cut the batch after the first record's length: the record is shorter than it says.
+        let mut cut = honest[..BATCH_HEADER_BYTES + 3].to_vec();
+        let length = (cut.len() - LOG_OVERHEAD_BYTES) as i32;
+        cut[8..12].copy_from_slice(&length.to_be_bytes());
+        let crc = crc32c::crc32c(&cut[CRC_START..]);
+        cut[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+        let header = validate(&cut).unwrap();
+        assert!(matches!(
+            check_record_count(&cut, &header),
+            Err(BatchError::BadRecord { index: 0, .. })
+        ));
+        for codec in [
+            WireCompression::Gzip,
+            WireCompression::Lz4,
+            WireCompression::Zstd,
+            WireCompression::Snappy,
+        ] {
+            let mut garbage = compressed(3, codec).to_vec();
+            for b in &mut garbage[BATCH_HEADER_BYTES..] {
+                *b = b.wrapping_mul(31).wrapping_add(7);
+            }
+            let crc = crc32c::crc32c(&garbage[CRC_START..]);
+            garbage[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+            let header = validate(&garbage).unwrap();
+            let error = check_record_count(&garbage, &header).unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    BatchError::Decompression { .. }
+                        | BatchError::BadRecord { .. }
+                        | BatchError::RecordsMismatch { .. }
+                ),
+                "{codec:?}: {error}"
+            );
+        }
     }
 
     #[test]

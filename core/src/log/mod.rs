@@ -318,6 +318,12 @@ impl<S: Storage> Log<S> {
     ) -> Result<AppendInfo, LogError> {
         self.check_online()?;
         let mut headers = self.validate(records)?;
+        // A producer's batch must hold the records it claims (a follower's copy was checked
+        // by its leader; recovery checks CRCs, as Kafka's does).
+        for (position, header) in &headers {
+            batch::check_record_count(&records[*position..], header)
+                .map_err(|source| LogError::CorruptBatch { position: *position, source })?;
+        }
         let mut stamped = records.to_vec();
         let mut next = self.log_end_offset();
         for (position, header) in &mut headers {
