@@ -164,7 +164,11 @@ impl FaultInjector {
         cluster
             .broker(broker)
             .disk
-            .set_faults(DiskFaults { read_corruption_probability, io_error_probability });
+            .set_faults(DiskFaults {
+                read_corruption_probability,
+                io_error_probability,
+                ..DiskFaults::default()
+            });
         format!("disk faults on broker-{broker}: read corruption {read_corruption_probability}, I/O errors {io_error_probability}")
     }
 }
