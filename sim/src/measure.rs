@@ -333,7 +333,8 @@ pub fn failed_send_ms(history: &History) -> Option<(u64, u64)> {
 /// The admin steps' metrics, and `list-offsets-match`: an answered ListOffsets must give
 /// earliest = the leader's log start offset and latest = its high watermark, as they were
 /// at some moment while the request was served (between the ground truth seen when the call
-/// started and when it ended).
+/// started and when it ended). A call that started or ended while no leader was live has no
+/// such bounds and is not checked.
 pub fn admin_results(admin: &[AdminOp], now_ms: u64) -> Measurements {
     let mut out = Measurements::default();
     let (mut created, mut refused, mut answered) = (0u32, 0u32, 0u32);
