@@ -390,10 +390,11 @@ fn print_outcome(scenario: &Scenario, outcome: &RunOutcome) {
     }
     for claim in &outcome.claims {
         println!(
-            "      claim {}: {} ({})",
+            "      claim {}: {} ({}; measured {})",
             claim.id,
             if claim.confirmed { "confirmed" } else { "refuted" },
-            claim.condition
+            claim.condition,
+            claim.evidence()
         );
     }
     if let Some(source) = &scenario.source {

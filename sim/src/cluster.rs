@@ -17,6 +17,9 @@ use std::sync::{Arc, Mutex};
 
 pub const BROKER_PORT: u16 = 9092;
 
+/// Where every broker keeps its logs on its disk (`log.dirs`).
+pub const LOG_DIR: &str = "/data";
+
 /// What a broker node is doing, as far as the supervisor made it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BrokerStatus {
@@ -66,7 +69,7 @@ pub fn broker_config(spec: &ClusterSpec, id: u32) -> BrokerConfig {
         ("node.id", id.to_string()),
         ("listeners", format!("PLAINTEXT://0.0.0.0:{BROKER_PORT}")),
         ("advertised.listeners", format!("PLAINTEXT://{}:{BROKER_PORT}", broker_ip(id))),
-        ("log.dirs", "/data".to_string()),
+        ("log.dirs", LOG_DIR.to_string()),
     ];
     entries.extend(fixed.into_iter().map(|(k, v)| (k.to_string(), v, Origin::Override)));
     BrokerConfig::from_entries(entries)

@@ -25,7 +25,10 @@
 //!   that no directory entry reaches afterwards are dropped.
 //! - Faults on demand ([`DiskFaults`]): any call may fail with an injected I/O error, before it
 //!   has any effect (a failed `sync` keeps the dirty pages; Linux may drop them, which this model
-//!   does not show). A read may return one flipped bit; the stored bytes stay intact.
+//!   does not show). A read may return one flipped bit; the stored bytes stay intact. A lying
+//!   disk (`sync_is_noop`) answers `sync` and `sync_dir` with success and makes nothing durable,
+//!   as a drive that acknowledges cache flushes without doing them; `create_dir_all` stays
+//!   durable (the trait promises it without a flush call from the broker).
 //! - Paths are taken from the disk's root, component by component: `/a/./b` is `a/b`, and `..`
 //!   is refused with `InvalidInput`. Where the trait is silent, calls fail as POSIX would
 //!   (`NotFound`, `AlreadyExists`, `IsADirectory`, `NotADirectory`, `DirectoryNotEmpty`).
@@ -86,6 +89,9 @@ pub struct DiskFaults {
     pub read_corruption_probability: f64,
     /// Probability that a call fails with an injected I/O error, without effect.
     pub io_error_probability: f64,
+    /// The disk lies about fsync: `sync` and `sync_dir` succeed and make nothing durable.
+    #[serde(default)]
+    pub sync_is_noop: bool,
 }
 
 /// What a crash did to one file that had unsynced operations.
@@ -175,6 +181,8 @@ pub struct DiskStats {
     pub syncs: u64,
     /// Calls of `Storage::sync_dir`.
     pub dir_syncs: u64,
+    /// Calls of `sync` and `sync_dir` a lying disk answered without doing them.
+    pub syncs_ignored: u64,
     pub crashes: u64,
     pub io_errors_injected: u64,
     pub read_corruptions_injected: u64,
@@ -325,6 +333,25 @@ impl SimStorage {
     /// How many crashes this disk has been through.
     pub fn generation(&self) -> u64 {
         self.lock().generation
+    }
+
+    /// The testbed's look at a directory: its entries as reads see them, sorted, or `None`
+    /// if there is no directory at `dir`. Injects no fault, draws no randomness and counts in
+    /// no statistic, so looking does not change the run.
+    pub fn inspect_dir(&self, dir: &Path) -> Option<Vec<String>> {
+        let disk = self.lock();
+        let inode = disk.lookup(dir).ok()?;
+        Some(disk.directory(inode)?.current.keys().cloned().collect())
+    }
+
+    /// The testbed's look at a file: up to `max_bytes` of its bytes as reads see them, or
+    /// `None` if there is no file at `path`. Like [`SimStorage::inspect_dir`], it changes
+    /// nothing.
+    pub fn inspect_file(&self, path: &Path, max_bytes: usize) -> Option<Vec<u8>> {
+        let mut disk = self.lock();
+        let inode = disk.lookup(path).ok()?;
+        let file = disk.file_mut(inode)?;
+        Some(file.current[..file.current.len().min(max_bytes)].to_vec())
     }
 
     fn lock(&self) -> MutexGuard<'_, Disk> {
@@ -1007,6 +1034,13 @@ impl Storage for SimStorage {
     fn sync_dir(&self, dir: &Path) -> StorageResult<()> {
         let mut disk = self.lock();
         disk.inject_io_error("sync_dir", dir)?;
+        if disk.faults.sync_is_noop {
+            // A lying disk still fails on a path that is not a directory.
+            let inode = disk.lookup(dir).map_err(error("sync_dir", dir))?;
+            disk.directory(inode).ok_or_else(|| not_a_directory("sync_dir", dir))?;
+            disk.stats.syncs_ignored += 1;
+            return Ok(());
+        }
         disk.sync_dir(dir).map_err(error("sync_dir", dir))
     }
 }
@@ -1067,8 +1101,12 @@ impl StorageFile for SimFile {
 
     fn sync(&mut self) -> StorageResult<()> {
         let mut disk = self.begin("sync")?;
-        handle_file(&mut disk, self.inode).sync();
         disk.stats.syncs += 1;
+        if disk.faults.sync_is_noop {
+            disk.stats.syncs_ignored += 1;
+            return Ok(());
+        }
+        handle_file(&mut disk, self.inode).sync();
         Ok(())
     }
 

@@ -2,8 +2,8 @@
 //!
 //! Inputs: scenario actions with their targets resolved to nodes. Outputs: the fault applied
 //! to madsim (kill, restart, pause, clog, network config) or to a broker's [`SimStorage`]
-//! (page-cache loss, torn writes, read corruption, I/O errors), and a trace line saying what
-//! was done. Invariants: a crash kills the node before its disk crashes (no write can land
+//! (page-cache loss, torn writes, read corruption, I/O errors, a lying fsync), and a trace
+//! line saying what was done. Invariants: a crash kills the node before its disk crashes (no write can land
 //! after the disk's crash); a restart follows a kill (madsim keeps a live node's sockets
 //! bound otherwise); `heal` undoes every partition and clog this injector made.
 
@@ -154,17 +154,11 @@ impl FaultInjector {
         self.network(&initial)
     }
 
-    pub fn disk_faults(
-        &mut self,
-        cluster: &SimCluster,
-        broker: u32,
-        read_corruption_probability: f64,
-        io_error_probability: f64,
-    ) -> String {
-        cluster
-            .broker(broker)
-            .disk
-            .set_faults(DiskFaults { read_corruption_probability, io_error_probability });
-        format!("disk faults on broker-{broker}: read corruption {read_corruption_probability}, I/O errors {io_error_probability}")
+    /// Sets a broker's disk faults (the default turns them all off).
+    pub fn disk_faults(&mut self, cluster: &SimCluster, broker: u32, faults: DiskFaults) -> String {
+        cluster.broker(broker).disk.set_faults(faults);
+        let DiskFaults { read_corruption_probability, io_error_probability, sync_is_noop } = faults;
+        let lying = if sync_is_noop { ", fsync is a no-op (the disk lies)" } else { "" };
+        format!("disk faults on broker-{broker}: read corruption {read_corruption_probability}, I/O errors {io_error_probability}{lying}")
     }
 }

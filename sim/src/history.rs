@@ -31,6 +31,22 @@ pub struct Read {
     pub partition: TopicPartitionKey,
     pub offset: i64,
     pub value: String,
+    /// What the record carried besides its value's name, when the reader recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<RecordContent>,
+}
+
+/// A record as read, besides its value's name: what `records-intact` compares with what its
+/// producer sent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordContent {
+    /// The key as text (lossy UTF-8), if the record had one.
+    pub key: Option<String>,
+    /// Header keys and values (lossy UTF-8), in record order.
+    pub headers: Vec<(String, Option<String>)>,
+    pub timestamp_ms: i64,
+    /// The value's size in bytes (0 for a null value).
+    pub value_bytes: u64,
 }
 
 /// A topic partition as a history key (serializable, ordered).
@@ -108,4 +124,32 @@ impl History {
         assert!(op.invoke_ms <= op.complete_ms, "an operation completes after it starts");
         self.ops.push(op);
     }
+}
+
+/// One action a scenario step took through the admin client, and what it saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminOp {
+    pub invoke_ms: u64,
+    pub complete_ms: u64,
+    #[serde(flatten)]
+    pub kind: AdminKind,
+    /// `Ok`, or the error the admin client returned.
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "admin", rename_all = "kebab-case")]
+pub enum AdminKind {
+    /// CreatePartitions: grow `topic` to `count` partitions.
+    CreatePartitions { topic: String, count: i32 },
+    /// ListOffsets earliest and latest of one partition. `earliest`/`latest` are the answers
+    /// (when the call succeeded); `truth_before`/`truth_after` are the leader's
+    /// (log start offset, high watermark) in ground truth when the call started and ended.
+    ListOffsets {
+        partition: TopicPartitionKey,
+        earliest: Option<i64>,
+        latest: Option<i64>,
+        truth_before: Option<(i64, i64)>,
+        truth_after: Option<(i64, i64)>,
+    },
 }

@@ -3,8 +3,9 @@
 //! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. Modules:
 //! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
 //! saw, [`check`] the history checker, [`ground_truth`] the runtime invariants,
-//! [`properties`] the names a run is judged by, [`verdict`] judging a run, [`trace`] the
-//! trace and its hash, [`workload`] the clients. Under `--cfg madsim` also [`cluster`],
+//! [`properties`] the names a run is judged by, [`measure`] the end-of-run metrics and
+//! checks, [`verdict`] judging a run, [`trace`] the trace and its hash, [`workload`] the
+//! clients. Under `--cfg madsim` also [`cluster`],
 //! [`faults`] and [`runner`].
 
 pub mod check;
@@ -15,6 +16,7 @@ pub mod disk;
 pub mod faults;
 pub mod ground_truth;
 pub mod history;
+pub mod measure;
 pub mod outcome;
 pub mod properties;
 #[cfg(madsim)]

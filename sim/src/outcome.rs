@@ -6,7 +6,7 @@
 
 use crate::check::HistoryCheck;
 use crate::ground_truth::Violation;
-use crate::history::{History, TopicPartitionKey};
+use crate::history::{AdminOp, History, TopicPartitionKey};
 use crate::scenario::Scenario;
 use crate::trace::TraceLine;
 use crate::verdict::{ClaimResult, PropertyResult, Verdict};
@@ -35,6 +35,11 @@ pub struct RunOutcome {
     pub hw_series: BTreeMap<TopicPartitionKey, Vec<(u64, u32, i64)>>,
     /// Faults and actions as fired: (time, text).
     pub steps_fired: Vec<(u64, String)>,
+    /// Every metric the run measured, live and end-of-run, by name.
+    pub metrics: BTreeMap<String, f64>,
+    /// What steps did through the admin client.
+    #[serde(skip)]
+    pub admin: Vec<AdminOp>,
 }
 
 impl RunOutcome {
@@ -55,6 +60,8 @@ impl RunOutcome {
             history: History::default(),
             hw_series: BTreeMap::new(),
             steps_fired: Vec::new(),
+            metrics: BTreeMap::new(),
+            admin: Vec::new(),
         }
     }
 }

@@ -116,6 +116,26 @@ pub const PROPERTIES: &[Property] = &[
         meaning: "every log's offsets are consecutive, with no gap or repeat",
     },
     Property {
+        name: "records-intact",
+        kind: Invariant,
+        meaning: "every record read carries the key, headers, timestamp and value size its producer sent",
+    },
+    Property {
+        name: "key-partition",
+        kind: Invariant,
+        meaning: "a keyed record sent without a partition lands on murmur2(key) mod the topic's partition count",
+    },
+    Property {
+        name: "segment-names",
+        kind: Invariant,
+        meaning: "every segment file is named by the 20-digit offset of its first record",
+    },
+    Property {
+        name: "list-offsets-match",
+        kind: Invariant,
+        meaning: "ListOffsets answers the leader's log start offset (earliest) and high watermark (latest)",
+    },
+    Property {
         name: "liveness",
         kind: Liveness,
         meaning: "after healing, every acknowledged record became readable before the deadline",
@@ -127,7 +147,8 @@ pub fn property(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name)
 }
 
-/// Counts a condition may compare besides properties: name and meaning.
+/// Live counts a condition may compare besides properties (in steps and claims): name and
+/// meaning.
 pub const METRICS: &[(&str, &str)] = &[
     ("sent", "records the producers tried to send"),
     ("acked", "records the broker acknowledged (acks=0 sends count when written)"),
@@ -135,4 +156,36 @@ pub const METRICS: &[(&str, &str)] = &[
     ("indeterminate", "sends whose outcome is unknown"),
     ("polled", "records consumers received (with repeats)"),
     ("time_ms", "simulated milliseconds since the run started"),
+];
+
+/// Values measured at the end of a run, for claim conditions only (`crate::measure`). A
+/// value that could not be measured (no failed send, no answered ListOffsets, no live
+/// leader) is absent, and a condition naming it is false.
+pub const END_METRICS: &[(&str, &str)] = &[
+    ("records_checked", "records read whose key, headers, timestamp and size were checked"),
+    (
+        "acked_without_metadata",
+        "acknowledged sends not answered with the topic sent to, a partition and an offset",
+    ),
+    ("acked_with_offset", "acknowledged sends answered with an offset (none with acks=0)"),
+    ("keyless_partitions", "the most partitions of one topic that keyless acked records reached"),
+    (
+        "keys_on_several_partitions",
+        "(topic, key) pairs whose acknowledged records landed on more than one partition",
+    ),
+    (
+        "consume_order_inversions",
+        "records a consumer read after a later-sent record of the same producer",
+    ),
+    ("reread_records", "records a consumer read again at an offset it had read, same value"),
+    ("failed_send_min_ms", "the shortest time a failed send took from call to error"),
+    ("failed_send_max_ms", "the longest time a failed send took from call to error"),
+    ("log_start_offset", "the smallest log start offset of any partition leader at the end"),
+    ("partitions", "partitions the live brokers hold at the end"),
+    ("segments", "segment files (.log) on the brokers' disks at the end"),
+    ("create_partitions_ok", "create-partitions steps the cluster accepted"),
+    ("create_partitions_refused", "create-partitions steps the cluster refused"),
+    ("list_offsets_answered", "list-offsets steps that got an answer"),
+    ("listed_earliest", "the earliest offset the last answered list-offsets step got"),
+    ("listed_latest", "the latest offset the last answered list-offsets step got"),
 ];

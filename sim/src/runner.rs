@@ -2,32 +2,43 @@
 //! steps, runs the liveness phase, and judges what happened.
 //!
 //! Inputs: a validated [`Scenario`] and a seed. Outputs: a [`RunOutcome`]: the history and
-//! its check, the invariant violations, the verdict, the claim results, the trace and its
-//! hash. Invariants: a run is a pure function of (scenario, seed, commit) — everything runs
+//! its check, the invariant violations, the end-of-run measurements ([`crate::measure`]),
+//! the verdict, the claim results with the values that decided them, the trace and its
+//! hash.
+//!
+//! Steps act on the cluster through [`FaultInjector`] (faults), through a consumer's command
+//! channel (`seek`), or through an admin client on a node of its own (`create-partitions`,
+//! `list-offsets`: each runs as a task, so a slow cluster does not hold up later steps; its
+//! result lands in the admin log, and the run waits for it before judging). Invariants: a run is a pure function of (scenario, seed, commit) — everything runs
 //! inside one madsim runtime on a fresh OS thread (so std's hash seeds come from the
 //! simulation too), and every random choice comes from madsim's seeded RNG or the disks'
 //! seeded RNGs. A panic anywhere in the simulation (an assertion in the broker) becomes an
 //! `Error` verdict carrying the panic message, the seed and the scenario.
 
 use crate::check::{check_history, HistoryCheck};
-use crate::cluster::{BrokerStatus, SimCluster};
+use crate::cluster::{BrokerStatus, SimCluster, LOG_DIR};
 use crate::faults::FaultInjector;
-use crate::ground_truth::Violation;
-use crate::history::{History, OpKind, TopicPartitionKey};
+use crate::ground_truth::GroundTruth;
+use crate::history::{AdminKind, Outcome, TopicPartitionKey};
+use crate::measure::{measure, missing_at_end, offsets_dense, EndOfRun};
 use crate::outcome::RunOutcome;
 use crate::properties::PROPERTIES;
 use crate::scenario::{Action, ConsumerMode, Scenario, Target, Trigger};
 use crate::trace::Trace;
 use crate::verdict::{holds, judge, ClaimResult, Verdict};
+use crate::workload::consumer::ConsumerCommand;
 use crate::workload::{self, Recorder};
+use crate::{DiskFaults, SimStorage};
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
-use odradek::client::{Admin, ClientConfig, NewTopic};
+use odradek::client::{Admin, ClientConfig, NewTopic, OffsetSpec};
 use odradek::TopicPartition;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// How often `when` conditions are evaluated, in simulated milliseconds.
 const CONDITION_POLL_MS: u64 = 5;
@@ -72,6 +83,17 @@ struct Client {
     node: NodeHandle,
 }
 
+/// What steps act through besides faults: the clients, their command channels, and the
+/// admin node with the tasks it runs.
+struct StepContext {
+    clients: Vec<Client>,
+    commands: BTreeMap<String, mpsc::UnboundedSender<ConsumerCommand>>,
+    admin_node: NodeHandle,
+    admin_tasks: Vec<madsim::task::JoinHandle<()>>,
+    bootstrap: String,
+    recorder: Recorder,
+}
+
 async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     let handle = Handle::current();
     let started = tokio::time::Instant::now();
@@ -92,7 +114,8 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
 
     // Setup: create the topics from a client node once the brokers answer.
     let admin_node = handle.create_node().name("setup").ip(client_ip(0)).build();
-    let topics = scenario.cluster.topics.clone();
+    let topics: Vec<_> =
+        scenario.cluster.topics.iter().filter(|t| t.create_at_setup).cloned().collect();
     let setup_bootstrap = bootstrap.clone();
     let created = admin_node
         .spawn(create_topics(setup_bootstrap, topics))
@@ -107,6 +130,7 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     let (stop_producers, producers_stopped) = watch::channel(false);
     let (stop_consumers, consumers_stopped) = watch::channel(false);
     let mut clients = Vec::new();
+    let mut commands = BTreeMap::new();
     let mut producer_tasks = Vec::new();
     let mut consumer_tasks = Vec::new();
     for (i, spec) in scenario.producers.iter().enumerate() {
@@ -121,14 +145,25 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     }
     for (i, spec) in scenario.consumers.iter().enumerate() {
         let node = handle.create_node().name(spec.id.clone()).ip(client_ip(100 + i)).build();
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        commands.insert(spec.id.clone(), command_tx);
         consumer_tasks.push(node.spawn(workload::consumer::run(
             spec.clone(),
             bootstrap.clone(),
             recorder.clone(),
             consumers_stopped.clone(),
+            command_rx,
         )));
         clients.push(Client { id: spec.id.clone(), node });
     }
+    let mut steps = StepContext {
+        clients,
+        commands,
+        admin_node: handle.create_node().name("admin").ip(client_ip(240)).build(),
+        admin_tasks: Vec::new(),
+        bootstrap: bootstrap.clone(),
+        recorder: recorder.clone(),
+    };
 
     // Safety phase: fire the steps.
     let mut steps_fired = Vec::new();
@@ -150,7 +185,7 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
             }
         }
         for index in &fired {
-            let text = apply(&scenario.steps[*index].action, &mut cluster, &mut faults, &clients);
+            let text = apply(&scenario.steps[*index].action, &mut cluster, &mut faults, &mut steps);
             let line = format!("step {} (line {}): {text}", index + 1, scenario.steps[*index].line);
             recorder.trace("supervisor", line.clone());
             steps_fired.push((now, line));
@@ -179,14 +214,14 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     if scenario.liveness.enabled {
         let mut healed = vec![faults.heal(), faults.reset_network()];
         for id in 1..=scenario.cluster.brokers {
-            healed.push(faults.disk_faults(&cluster, id, 0.0, 0.0));
+            healed.push(faults.disk_faults(&cluster, id, DiskFaults::default()));
             match cluster.broker(id).status {
                 BrokerStatus::Crashed => healed.push(faults.restart(&mut cluster, id)),
                 BrokerStatus::Paused => healed.push(faults.resume(&mut cluster, id)),
                 BrokerStatus::Running => {}
             }
         }
-        for client in &clients {
+        for client in &steps.clients {
             faults.pause_node(client.node.id(), false);
         }
         for text in healed {
@@ -200,27 +235,47 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     for task in consumer_tasks {
         let _ = task.await;
     }
+    for task in std::mem::take(&mut steps.admin_tasks) {
+        let _ = task.await;
+    }
     if scenario.liveness.enabled {
         let deadline_ms = recorder.now_ms() + scenario.liveness.deadline_ms;
-        let partitions: Vec<TopicPartition> = scenario
-            .cluster
-            .topics
-            .iter()
-            .flat_map(|t| (0..t.partitions).map(move |p| TopicPartition::new(t.name.clone(), p)))
-            .collect();
+        let topics: Vec<String> = scenario.cluster.topics.iter().map(|t| t.name.clone()).collect();
         let reader = handle.create_node().name("final").ip(client_ip(250)).build();
+        let (final_bootstrap, final_recorder) = (bootstrap.clone(), recorder.clone());
         let unfinished = reader
-            .spawn(workload::consumer::read_to_end(
-                partitions,
-                bootstrap.clone(),
-                recorder.clone(),
-                deadline_ms,
-            ))
+            .spawn(async move {
+                let partitions = match workload::consumer::existing_partitions(
+                    topics,
+                    final_bootstrap.clone(),
+                    final_recorder.clone(),
+                    deadline_ms,
+                )
+                .await
+                {
+                    Ok(partitions) => partitions,
+                    Err(why) => return Err(why),
+                };
+                Ok(workload::consumer::read_to_end(
+                    partitions,
+                    final_bootstrap,
+                    final_recorder,
+                    deadline_ms,
+                )
+                .await)
+            })
             .await
             .expect("the final reader runs to completion");
-        for (tp, why) in unfinished {
-            liveness_failures
-                .push(format!("{tp} could not be read to its end before the deadline: {why}"));
+        match unfinished {
+            Ok(unfinished) => {
+                for (tp, why) in unfinished {
+                    liveness_failures.push(format!(
+                        "{tp} could not be read to its end before the deadline: {why}"
+                    ));
+                }
+            }
+            Err(why) => liveness_failures
+                .push(format!("the topics could not be described before the deadline: {why}")),
         }
     }
     recorder.trace("supervisor", "run over");
@@ -238,6 +293,21 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
             truth.record(violation);
         }
     }
+    let admin = recorder.admin.lock().expect("admin lock").clone();
+    let disks: Vec<(u32, SimStorage)> =
+        cluster.brokers.iter().map(|b| (b.id, b.disk.clone())).collect();
+    let measured = measure(&EndOfRun {
+        scenario: &scenario,
+        history: &history,
+        admin: &admin,
+        replicas: truth.replicas(),
+        disks: &disks,
+        log_dir: Path::new(LOG_DIR),
+        now_ms: recorder.now_ms(),
+    });
+    for violation in measured.violations {
+        truth.record(violation);
+    }
     let violations = truth.violations().to_vec();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     for property in PROPERTIES {
@@ -254,19 +324,15 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
     if let Verdict::Fail { reasons } = &mut verdict {
         reasons.extend(liveness_failures.iter().cloned());
     }
-    let metrics = metric_values(&check);
+    let mut metrics = metric_values(&check);
+    metrics.extend(measured.metrics);
     let claims = scenario
         .claims
         .iter()
         .map(|claim| {
-            let confirmed = holds(&claim.confirmed_when, |name| {
+            ClaimResult::decide(&claim.id, &claim.confirmed_when, |name| {
                 counts.get(name).map(|&c| c as f64).or_else(|| metrics.get(name).copied())
-            });
-            ClaimResult {
-                id: claim.id.clone(),
-                condition: claim.confirmed_when.text.clone(),
-                confirmed,
-            }
+            })
         })
         .collect();
     let trace: Trace = recorder.trace.lock().expect("trace lock").clone();
@@ -285,6 +351,8 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         history,
         hw_series: truth.hw_series().clone(),
         steps_fired,
+        metrics: metrics.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
+        admin,
     }
 }
 
@@ -343,90 +411,14 @@ async fn create_topics(
     Err(format!("the brokers did not accept the topics within {SETUP_DEADLINE_MS}ms: {last_error}"))
 }
 
-/// The final reader's records of each partition must have consecutive offsets from the
-/// first to the last (odradek writes no transaction markers, so a log has no gaps).
-fn offsets_dense(history: &History, now_ms: u64) -> Vec<Violation> {
-    let mut by_process: BTreeMap<(&str, &TopicPartitionKey), Vec<i64>> = BTreeMap::new();
-    for op in history.ops.iter().filter(|op| op.process.starts_with("final")) {
-        if let OpKind::Poll { reads } = &op.kind {
-            for read in reads {
-                by_process
-                    .entry((op.process.as_str(), &read.partition))
-                    .or_default()
-                    .push(read.offset);
-            }
-        }
-    }
-    let mut violations = Vec::new();
-    for ((process, partition), offsets) in by_process {
-        if let Some(pair) = offsets.windows(2).find(|w| w[1] != w[0] + 1) {
-            violations.push(Violation {
-                property: "offsets-dense",
-                time_ms: now_ms,
-                broker: None,
-                partition: Some(partition.clone()),
-                explanation: format!(
-                    "{process} read {partition} offset {} right after offset {}",
-                    pair[1], pair[0]
-                ),
-            });
-        }
-    }
-    violations
-}
-
-/// Acknowledged records that the final read of their partition did not find. Partitions the
-/// final read could not finish (named in `unfinished`) are not judged: liveness reports them.
-fn missing_at_end(history: &History, unfinished: &[&str], now_ms: u64) -> Vec<Violation> {
-    let mut final_reads: BTreeMap<&TopicPartitionKey, std::collections::BTreeSet<&str>> =
-        BTreeMap::new();
-    for op in history.ops.iter().filter(|op| op.process.starts_with("final")) {
-        if let OpKind::Poll { reads } = &op.kind {
-            for read in reads {
-                final_reads.entry(&read.partition).or_default().insert(read.value.as_str());
-            }
-        }
-        if let OpKind::Assign { partitions, .. } = &op.kind {
-            for partition in partitions {
-                final_reads.entry(partition).or_default();
-            }
-        }
-    }
-    let mut violations = Vec::new();
-    for op in &history.ops {
-        let (
-            OpKind::Send { partition: Some(partition), value, offset, .. },
-            crate::history::Outcome::Ok,
-        ) = (&op.kind, &op.outcome)
-        else {
-            continue;
-        };
-        if unfinished.iter().any(|u| u.starts_with(&partition.to_string())) {
-            continue;
-        }
-        let Some(read) = final_reads.get(partition) else { continue };
-        if !read.contains(value.as_str()) {
-            let at = offset
-                .map_or("without an offset (acks=0)".to_string(), |o| format!("at offset {o}"));
-            violations.push(Violation {
-                property: "missing-at-end",
-                time_ms: now_ms,
-                broker: None,
-                partition: Some(partition.clone()),
-                explanation: format!("{} sent {value} to {partition}, acknowledged {at} at t={}ms, but the final read of {partition} does not hold it", op.process, op.complete_ms),
-            });
-        }
-    }
-    violations
-}
-
 /// Applies one step; returns what was done, for the trace.
 fn apply(
     action: &Action,
     cluster: &mut SimCluster,
     faults: &mut FaultInjector,
-    clients: &[Client],
+    steps: &mut StepContext,
 ) -> String {
+    let clients = &steps.clients;
     match action {
         Action::Crash { target, kind } => {
             each_broker(target, cluster, |c, id| faults.crash(c, id, *kind))
@@ -469,12 +461,91 @@ fn apply(
             .collect::<Vec<_>>()
             .join("; "),
         Action::Network(spec) => faults.network(spec),
-        Action::DiskFaults { target, read_corruption_probability, io_error_probability } => {
-            each_broker(target, cluster, |c, id| {
-                faults.disk_faults(c, id, *read_corruption_probability, *io_error_probability)
-            })
+        Action::DiskFaults {
+            target,
+            read_corruption_probability,
+            io_error_probability,
+            sync_is_noop,
+        } => {
+            let disk_faults = DiskFaults {
+                read_corruption_probability: *read_corruption_probability,
+                io_error_probability: *io_error_probability,
+                sync_is_noop: *sync_is_noop,
+            };
+            each_broker(target, cluster, |c, id| faults.disk_faults(c, id, disk_faults))
+        }
+        Action::Seek { client, partition, to } => {
+            let command = ConsumerCommand::Seek { partition: *partition, to: *to };
+            match steps.commands.get(client).map(|tx| tx.send(command)) {
+                Some(Ok(())) => format!("tell {client} to seek {partition:?} to {to:?}"),
+                _ => format!("{client} is no longer running: no seek"),
+            }
+        }
+        Action::CreatePartitions { topic, count } => {
+            let (bootstrap, recorder) = (steps.bootstrap.clone(), steps.recorder.clone());
+            let (topic, count) = (topic.clone(), *count);
+            let text = format!("create-partitions {topic} to {count} (admin task)");
+            steps.admin_tasks.push(steps.admin_node.spawn(async move {
+                let invoke_ms = recorder.now_ms();
+                let outcome = match Admin::new(ClientConfig::new(&bootstrap)) {
+                    Ok(admin) => {
+                        let result = admin.create_partitions(&topic, count).await;
+                        admin.close();
+                        result.map_err(|e| e.to_string())
+                    }
+                    Err(error) => Err(error.to_string()),
+                };
+                let outcome =
+                    outcome.map_or_else(|error| Outcome::Fail { error }, |()| Outcome::Ok);
+                recorder.record_admin(
+                    invoke_ms,
+                    AdminKind::CreatePartitions { topic, count },
+                    outcome,
+                );
+            }));
+            text
+        }
+        Action::ListOffsets { topic, partition } => {
+            let (bootstrap, recorder) = (steps.bootstrap.clone(), steps.recorder.clone());
+            let truth = cluster.truth.clone();
+            let tp = TopicPartition::new(topic.clone(), *partition);
+            let text = format!("list-offsets {tp} (admin task)");
+            steps.admin_tasks.push(steps.admin_node.spawn(async move {
+                let key = TopicPartitionKey::from(&tp);
+                let invoke_ms = recorder.now_ms();
+                let truth_before = leader_offsets(&truth, &key);
+                let listed = async {
+                    let admin = Admin::new(ClientConfig::new(&bootstrap))?;
+                    let earliest = admin.list_offsets(&tp, OffsetSpec::Earliest).await?;
+                    let latest = admin.list_offsets(&tp, OffsetSpec::Latest).await?;
+                    admin.close();
+                    Ok::<_, odradek::client::ClientError>((earliest.offset, latest.offset))
+                }
+                .await;
+                let truth_after = leader_offsets(&truth, &key);
+                let (earliest, latest, outcome) = match listed {
+                    Ok((earliest, latest)) => (Some(earliest), Some(latest), Outcome::Ok),
+                    Err(error) => (None, None, Outcome::Fail { error: error.to_string() }),
+                };
+                let kind = AdminKind::ListOffsets {
+                    partition: key,
+                    earliest,
+                    latest,
+                    truth_before,
+                    truth_after,
+                };
+                recorder.record_admin(invoke_ms, kind, outcome);
+            }));
+            text
         }
     }
+}
+
+/// The (log start offset, high watermark) of a partition's leader in ground truth now.
+fn leader_offsets(truth: &Arc<Mutex<GroundTruth>>, key: &TopicPartitionKey) -> Option<(i64, i64)> {
+    let truth = truth.lock().expect("ground truth lock");
+    let leader = truth.leader(key)?;
+    truth.replicas().get(&(leader, key.clone())).map(|s| (s.log_start_offset, s.high_watermark))
 }
 
 /// The broker ids a target names right now (a leader is looked up in the ground truth).

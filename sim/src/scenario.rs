@@ -61,6 +61,9 @@ pub struct TopicSpec {
     pub replication_factor: i16,
     /// Topic configs by Kafka key.
     pub config: BTreeMap<String, String>,
+    /// Whether setup creates the topic. `false` leaves it to the broker's auto-creation (or
+    /// to nobody): producers may still name it, and the final read skips it if it is absent.
+    pub create_at_setup: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +97,16 @@ impl Acks {
     }
 }
 
+/// The timestamps a producer gives its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamps {
+    /// None given: the client stamps each record with its clock (Kafka's CreateTime).
+    CreateTime,
+    /// Record `n` carries `workload::EXPLICIT_TIMESTAMP_BASE_MS + n`, so a reader can tell
+    /// which timestamp each record was sent with.
+    Explicit,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProducerSpec {
     pub id: String,
@@ -115,6 +128,14 @@ pub struct ProducerSpec {
     pub request_timeout_ms: u64,
     pub delivery_timeout_ms: u64,
     pub start_ms: u64,
+    /// `max.block.ms`: how long a send may wait for metadata or buffer space.
+    pub max_block_ms: u64,
+    /// `metadata.max.age.ms`: how old the producer's metadata may grow before a refresh (it
+    /// sees partitions added to a topic only after one).
+    pub metadata_max_age_ms: u64,
+    /// Headers per record: record `n` of producer `p` carries `h<i>` = `p-<n>/h<i>`.
+    pub headers: u32,
+    pub timestamps: Timestamps,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +222,16 @@ pub enum CrashKind {
     TornWrites,
 }
 
+/// Where a `seek` step moves a consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeekTo {
+    /// The log start offset (ListOffsets earliest).
+    Earliest,
+    /// The end of the log (ListOffsets latest).
+    Latest,
+    Offset(i64),
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     Crash {
@@ -235,6 +266,24 @@ pub enum Action {
         target: Target,
         read_corruption_probability: f64,
         io_error_probability: f64,
+        /// The disk acknowledges fsync without doing it.
+        sync_is_noop: bool,
+    },
+    /// A consumer (an assign consumer) seeks: all its partitions, or one.
+    Seek {
+        client: String,
+        partition: Option<i32>,
+        to: SeekTo,
+    },
+    /// Grow a topic to `count` partitions through the admin client (Kafka refuses fewer).
+    CreatePartitions {
+        topic: String,
+        count: i32,
+    },
+    /// Ask a partition's log start and end offsets through the admin client (ListOffsets).
+    ListOffsets {
+        topic: String,
+        partition: i32,
     },
 }
 

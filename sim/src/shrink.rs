@@ -90,7 +90,8 @@ fn mentions(step: &crate::scenario::Step, id: &str) -> bool {
         | Unclog { target }
         | DiskFaults { target, .. } => is_client(target),
         Partition { from, to, .. } => from.iter().chain(to).any(is_client),
-        Heal | Network(_) => false,
+        Seek { client, .. } => client == id,
+        Heal | Network(_) | CreatePartitions { .. } | ListOffsets { .. } => false,
     }
 }
 

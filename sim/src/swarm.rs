@@ -65,6 +65,10 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
             request_timeout_ms: 5_000,
             delivery_timeout_ms: 30_000,
             start_ms: 0,
+            max_block_ms: 60_000,
+            metadata_max_age_ms: 300_000,
+            headers: 0,
+            timestamps: Timestamps::CreateTime,
         })
         .collect();
     let consumers: Vec<ConsumerSpec> = (1..=rng.gen_range(0..=2))
@@ -152,6 +156,7 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
                 partitions,
                 replication_factor: 1,
                 config: topic_config,
+                create_at_setup: true,
             }],
         },
         network: NetworkSpec::default(),

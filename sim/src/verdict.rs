@@ -115,11 +115,48 @@ pub fn holds(condition: &Condition, lookup: impl Fn(&str) -> Option<f64>) -> boo
 }
 
 /// A claim's verdict in one run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClaimResult {
     pub id: String,
     pub condition: String,
     pub confirmed: bool,
+    /// Every name the condition uses with the value the run measured (`None`: not measured),
+    /// the evidence a report shows beside the verdict.
+    pub measured: Vec<(String, Option<f64>)>,
+}
+
+impl ClaimResult {
+    /// Decides a claim from measured values: confirmed when its condition holds.
+    pub fn decide(
+        id: &str,
+        condition: &Condition,
+        lookup: impl Fn(&str) -> Option<f64>,
+    ) -> ClaimResult {
+        let mut measured: Vec<(String, Option<f64>)> = Vec::new();
+        for clause in &condition.clauses {
+            if !measured.iter().any(|(name, _)| name == &clause.metric) {
+                measured.push((clause.metric.clone(), lookup(&clause.metric)));
+            }
+        }
+        ClaimResult {
+            id: id.to_string(),
+            condition: condition.text.clone(),
+            confirmed: holds(condition, &lookup),
+            measured,
+        }
+    }
+
+    /// `acked=120 lost-write=0 listed_latest=-`: the measured values, for one line of output.
+    pub fn evidence(&self) -> String {
+        self.measured
+            .iter()
+            .map(|(name, value)| match value {
+                Some(v) => format!("{name}={v}"),
+                None => format!("{name}=-"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -171,5 +208,11 @@ mod tests {
         assert!(holds(&condition, values));
         assert!(!holds(&condition, |name| if name == "acked" { Some(99.0) } else { values(name) }));
         assert!(!holds(&condition, |_| None));
+        let claim = ClaimResult::decide("P2", &condition, values);
+        assert!(claim.confirmed);
+        assert_eq!(claim.evidence(), "acked=150 lost-write=0");
+        let claim = ClaimResult::decide("P2", &condition, |n| (n == "acked").then_some(3.0));
+        assert!(!claim.confirmed);
+        assert_eq!(claim.evidence(), "acked=3 lost-write=-");
     }
 }

@@ -683,3 +683,70 @@ fn large_unsynced_appends_crash_and_sync_in_proportion() {
     assert!(file_report.len_after >= 64 << 20);
     assert_eq!(read_file(&storage, "/data/0.log")[..64 << 20], vec![0x5A; 64 << 20][..]);
 }
+
+/// A lying disk answers every flush with success and makes nothing durable: on power loss,
+/// bytes the caller synced can go, in every seed where the crash keeps less than everything.
+#[test]
+fn a_lying_disk_loses_synced_bytes_and_says_it_synced() {
+    let mut lost_somewhere = false;
+    for seed in 0..SEEDS {
+        let (storage, mut file) = disk_with_synced_file(seed, "0.log", b"honest");
+        storage.set_faults(DiskFaults { sync_is_noop: true, ..DiskFaults::default() });
+        file.append(b" and then lied to").unwrap();
+        file.sync().unwrap();
+        let renamed = storage.open(p("/data/1.log"), OpenMode::CreateNew).unwrap();
+        drop(renamed);
+        storage.sync_dir(p("/data")).unwrap();
+        assert_eq!(storage.stats().syncs_ignored, 2, "seed {seed}");
+        storage.crash(POWER_LOSS);
+        let after = read_file(&storage, "/data/0.log");
+        assert!(after.starts_with(b"honest"), "seed {seed}: bytes synced honestly survive");
+        if after.len() < b"honest and then lied to".len() {
+            lost_somewhere = true;
+        }
+        assert!(storage.list_dir(p("/data")).unwrap().contains(&"0.log".to_string()));
+    }
+    assert!(lost_somewhere, "some seed loses bytes the caller synced");
+    // An honest disk keeps them in every seed.
+    for seed in 0..50 {
+        let (storage, mut file) = disk_with_synced_file(seed, "0.log", b"honest");
+        file.append(b" and kept").unwrap();
+        file.sync().unwrap();
+        storage.crash(POWER_LOSS_TORN);
+        assert_eq!(read_file(&storage, "/data/0.log"), b"honest and kept");
+    }
+}
+
+/// The testbed can look at a disk without changing it: no fault fires, no statistic moves,
+/// and the disk's random choices stay where they were.
+#[test]
+fn inspecting_a_disk_changes_nothing() {
+    let looked = {
+        let (storage, mut file) = disk_with_synced_file(3, "00000000000000000000.log", b"abc");
+        file.append(b"def").unwrap();
+        storage.set_faults(DiskFaults {
+            io_error_probability: 1.0,
+            read_corruption_probability: 1.0,
+            ..DiskFaults::default()
+        });
+        let stats = storage.stats();
+        assert_eq!(storage.inspect_dir(p("/data")), Some(vec!["00000000000000000000.log".into()]));
+        assert_eq!(
+            storage.inspect_file(p("/data/00000000000000000000.log"), 4),
+            Some(b"abcd".to_vec())
+        );
+        assert_eq!(storage.inspect_file(p("/data/missing"), 4), None);
+        assert_eq!(storage.inspect_dir(p("/data/00000000000000000000.log")), None);
+        assert_eq!(storage.stats(), stats);
+        storage.set_faults(DiskFaults::default());
+        storage.crash(POWER_LOSS);
+        read_file(&storage, "/data/00000000000000000000.log")
+    };
+    let unlooked = {
+        let (storage, mut file) = disk_with_synced_file(3, "00000000000000000000.log", b"abc");
+        file.append(b"def").unwrap();
+        storage.crash(POWER_LOSS);
+        read_file(&storage, "/data/00000000000000000000.log")
+    };
+    assert_eq!(looked, unlooked, "the crash drew the same random prefix");
+}

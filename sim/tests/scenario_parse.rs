@@ -204,12 +204,14 @@ fn full_example_parses_into_the_expected_types() {
                     partitions: 3,
                     replication_factor: 3,
                     config: map(&[("min.insync.replicas", "2"), ("retention.ms", "3600000")]),
+                    create_at_setup: true,
                 },
                 TopicSpec {
                     name: "events".into(),
                     partitions: 1,
                     replication_factor: 1,
                     config: BTreeMap::new(),
+                    create_at_setup: true,
                 },
             ],
         },
@@ -231,6 +233,10 @@ fn full_example_parses_into_the_expected_types() {
                 request_timeout_ms: 1000,
                 delivery_timeout_ms: 5000,
                 start_ms: 100,
+                max_block_ms: 60_000,
+                metadata_max_age_ms: 300_000,
+                headers: 0,
+                timestamps: Timestamps::CreateTime,
             },
             ProducerSpec {
                 id: "p2".into(),
@@ -248,6 +254,10 @@ fn full_example_parses_into_the_expected_types() {
                 request_timeout_ms: 30_000,
                 delivery_timeout_ms: 120_000,
                 start_ms: 0,
+                max_block_ms: 60_000,
+                metadata_max_age_ms: 300_000,
+                headers: 0,
+                timestamps: Timestamps::CreateTime,
             },
         ],
         consumers: vec![
@@ -315,6 +325,7 @@ fn full_example_parses_into_the_expected_types() {
                     target: Target::Broker(3),
                     read_corruption_probability: 0.001,
                     io_error_probability: 0.0,
+                    sync_is_noop: false,
                 },
                 line: 95,
             },
@@ -534,7 +545,7 @@ fn unknown_key_in_topic() {
     assert_eq!(
         error("name = \"t\"\nduration_ms = 1\n[[cluster.topics]]\nname = \"a\"\npartitons = 3\n"),
         "x.toml:5: cluster.topics[0].partitons: unknown key (did you mean \"partitions\"?); \
-         allowed keys: name, partitions, replication_factor, config"
+         allowed keys: name, partitions, replication_factor, config, create_at_setup"
     );
 }
 
@@ -547,7 +558,8 @@ fn unknown_key_in_producer() {
         )),
         "x.toml:12: producers[0].ack: unknown key (did you mean \"acks\"?); allowed keys: id, \
          topic, acks, idempotence, retries, max_in_flight, rate_per_sec, count, keys, partition, \
-         payload_bytes, linger_ms, request_timeout_ms, delivery_timeout_ms, start_ms"
+         payload_bytes, linger_ms, request_timeout_ms, delivery_timeout_ms, start_ms, \
+         max_block_ms, metadata_max_age_ms, headers, timestamps"
     );
 }
 
@@ -630,8 +642,8 @@ fn bad_choice_values() {
     assert_eq!(
         error(&with("[[steps]]\nat_ms = 1\ndo = \"explode\"\n")),
         "x.toml:18: steps[0].do: expected \"crash\", \"restart\", \"pause\", \"resume\", \
-         \"partition\", \"heal\", \"clog\", \"unclog\", \"network\" or \"disk-faults\", \
-          got \"explode\""
+         \"partition\", \"heal\", \"clog\", \"unclog\", \"network\", \"disk-faults\", \"seek\", \
+         \"create-partitions\" or \"list-offsets\", got \"explode\""
     );
     assert_eq!(
         error(&with(
@@ -777,6 +789,115 @@ fn step_time_within_the_safety_phase() {
         error(&with("[[steps]]\nat_ms = 60000\ndo = \"heal\"\n")),
         "x.toml:17: steps[0].at_ms: expected a time before duration_ms (60000), got 60000"
     );
+}
+
+#[test]
+fn producer_record_options_and_topics_left_to_auto_creation() {
+    let scenario = parse_ok(&BASE.replace(
+        "topic = \"orders\"\n[[consumers]]",
+        "topic = \"orders\"\nmax_block_ms = 250\nmetadata_max_age_ms = 500\nheaders = 3\n\
+         timestamps = \"explicit\"\n[[consumers]]",
+    ));
+    let p = &scenario.producers[0];
+    assert_eq!(
+        (p.max_block_ms, p.metadata_max_age_ms, p.headers, p.timestamps),
+        (250, 500, 3, Timestamps::Explicit)
+    );
+    let scenario = parse_ok(&BASE.replace("replication_factor = 3\n", "create_at_setup = false\n"));
+    assert!(!scenario.cluster.topics[0].create_at_setup);
+    assert_eq!(
+        error(&BASE.replace(
+            "topic = \"orders\"\n[[consumers]]",
+            "topic = \"orders\"\ntimestamps = \"log-append\"\n[[consumers]]"
+        )),
+        "x.toml:12: producers[0].timestamps: expected \"create-time\" or \"explicit\", got \
+         \"log-append\""
+    );
+}
+
+/// `BASE` with an assign consumer `c2` (partitions 0 and 2) and the step `step`.
+fn with_assign_consumer_and_step(step: &str) -> String {
+    with(&format!(
+        "[[consumers]]\nid = \"c2\"\ntopic = \"orders\"\nassign = [0, 2]\n[[steps]]\nat_ms = 5\n{step}"
+    ))
+}
+
+#[test]
+fn admin_and_consumer_steps() {
+    let step = |text: &str| parse_ok(&with_assign_consumer_and_step(text)).steps[0].action.clone();
+    assert_eq!(
+        step("do = \"seek\"\ntarget = \"client(c2)\"\noffset = 7\npartition = 2\n"),
+        Action::Seek { client: "c2".into(), partition: Some(2), to: SeekTo::Offset(7) }
+    );
+    assert_eq!(
+        step("do = \"seek\"\ntarget = \"client(c2)\"\noffset = \"earliest\"\n"),
+        Action::Seek { client: "c2".into(), partition: None, to: SeekTo::Earliest }
+    );
+    assert_eq!(
+        step("do = \"create-partitions\"\ntopic = \"orders\"\ncount = 2\n"),
+        Action::CreatePartitions { topic: "orders".into(), count: 2 }
+    );
+    assert_eq!(
+        step("do = \"list-offsets\"\ntopic = \"orders\"\npartition = 1\n"),
+        Action::ListOffsets { topic: "orders".into(), partition: 1 }
+    );
+    assert_eq!(
+        step("do = \"disk-faults\"\ntarget = \"broker-1\"\nsync_is_noop = true\n"),
+        Action::DiskFaults {
+            target: Target::Broker(1),
+            read_corruption_probability: 0.0,
+            io_error_probability: 0.0,
+            sync_is_noop: true,
+        }
+    );
+    let err = |text: &str| error(&with_assign_consumer_and_step(text));
+    assert_eq!(
+        err("do = \"seek\"\ntarget = \"client(p1)\"\noffset = 0\n"),
+        "x.toml:23: steps[0].target: \"p1\" is a producer; only consumers seek"
+    );
+    assert_eq!(
+        err("do = \"seek\"\ntarget = \"client(c1)\"\noffset = 0\n"),
+        "x.toml:23: steps[0].target: consumer \"c1\" uses a group; seek applies to consumers \
+         with assign"
+    );
+    assert_eq!(
+        err("do = \"seek\"\ntarget = \"broker-1\"\noffset = 0\n"),
+        "x.toml:23: steps[0].target: do = \"seek\" acts on a consumer, client(<id>); got broker-1"
+    );
+    assert_eq!(
+        err("do = \"seek\"\ntarget = \"client(c2)\"\noffset = 0\npartition = 1\n"),
+        "x.toml:25: steps[0].partition: consumer \"c2\" is not assigned partition 1 (it has 0, 2)"
+    );
+    assert_eq!(
+        err("do = \"seek\"\ntarget = \"client(c2)\"\noffset = -1\n"),
+        "x.toml:24: steps[0].offset: expected \"earliest\", \"latest\" or an offset >= 0, got -1"
+    );
+    assert_eq!(
+        err("do = \"list-offsets\"\ntopic = \"orders\"\npartition = 3\n"),
+        "x.toml:24: steps[0].partition: partition 3: topic \"orders\" has 3 partitions (0 to 2)"
+    );
+    assert_eq!(
+        err("do = \"create-partitions\"\ntopic = \"order\"\ncount = 4\n"),
+        "x.toml:23: steps[0].topic: no topic \"order\" in cluster.topics (did you mean \
+         \"orders\"?); topics: orders"
+    );
+}
+
+#[test]
+fn end_of_run_metrics_belong_in_claims() {
+    assert_eq!(
+        error(&with("[[steps]]\nwhen = \"segments >= 1\"\ndo = \"heal\"\n")),
+        "x.toml:17: steps[0].when: \"segments\" is measured at the end of the run; a step's \
+         condition may use the live metrics sent, acked, failed, indeterminate, polled, time_ms \
+         (end-of-run metrics belong in claims.confirmed_when)"
+    );
+    let scenario = parse_ok(
+        &with(
+            "[[claims]]\nid = \"M3\"\nconfirmed_when = \"segments >= 3 and segment-names == 0\"\n",
+        )
+        .replace("name = \"t\"", "name = \"t\"\ncovers = [\"M3\"]"),
+    );
+    assert_eq!(scenario.claims[0].confirmed_when.clauses.len(), 2);
 }
 
 #[test]

@@ -111,6 +111,7 @@ impl Builder {
                 partition: (*k).clone(),
                 offset: *offset,
                 value: (*value).to_owned(),
+                content: None,
             })
             .collect();
         self.op(c, group, OpKind::Poll { reads }, Outcome::Ok);
@@ -607,7 +608,12 @@ fn info_send_never_read_is_not_lost() {
         "c2",
         None,
         OpKind::Poll {
-            reads: vec![Read { partition: k0(), offset: 1, value: "p1-000002".into() }],
+            reads: vec![Read {
+                partition: k0(),
+                offset: 1,
+                value: "p1-000002".into(),
+                content: None,
+            }],
         },
         fail("UNKNOWN_SERVER_ERROR"),
     );
@@ -749,7 +755,7 @@ fn clean_history(
                     let n = rng.gen_range(0..=8).min(logs[k].len() - pos[k]);
                     for (o, value) in logs[k].iter().enumerate().skip(pos[k]).take(n) {
                         let (partition, value) = (key.clone(), value.clone());
-                        reads.push(Read { partition, offset: o as i64, value });
+                        reads.push(Read { partition, offset: o as i64, value, content: None });
                     }
                     pos[k] += n;
                 }
@@ -773,6 +779,7 @@ fn clean_history(
                     partition: key.clone(),
                     offset: (c * 50 + i) as i64,
                     value: v.clone(),
+                    content: None,
                 })
                 .collect();
             t += 1;

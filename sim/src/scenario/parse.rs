@@ -12,7 +12,7 @@
 use super::condition::{self, Names};
 use super::tree::{self, did_you_mean, join_key, Field, Node, Table};
 use super::*;
-use crate::properties::{self, METRICS, PROPERTIES};
+use crate::properties::{self, END_METRICS, METRICS, PROPERTIES};
 use odradek::config::{BrokerConfig, ConfigError, Origin, TopicConfig, TopicConfigError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -110,7 +110,8 @@ const TOP_KEYS: &[&str] = &[
     "claims",
 ];
 const CLUSTER_KEYS: &[&str] = &["brokers", "broker_config", "topics"];
-const TOPIC_KEYS: &[&str] = &["name", "partitions", "replication_factor", "config"];
+const TOPIC_KEYS: &[&str] =
+    &["name", "partitions", "replication_factor", "config", "create_at_setup"];
 const NETWORK_KEYS: &[&str] = &["latency_ms", "packet_loss"];
 const PRODUCER_KEYS: &[&str] = &[
     "id",
@@ -128,6 +129,10 @@ const PRODUCER_KEYS: &[&str] = &[
     "request_timeout_ms",
     "delivery_timeout_ms",
     "start_ms",
+    "max_block_ms",
+    "metadata_max_age_ms",
+    "headers",
+    "timestamps",
 ];
 const CONSUMER_KEYS: &[&str] = &[
     "id",
@@ -160,7 +165,13 @@ const ACTIONS: &[(&str, &[&str])] = &[
     ("clog", &["target"]),
     ("unclog", &["target"]),
     ("network", &["latency_ms", "packet_loss"]),
-    ("disk-faults", &["target", "read_corruption_probability", "io_error_probability"]),
+    (
+        "disk-faults",
+        &["target", "read_corruption_probability", "io_error_probability", "sync_is_noop"],
+    ),
+    ("seek", &["target", "offset", "partition"]),
+    ("create-partitions", &["topic", "count"]),
+    ("list-offsets", &["topic", "partition"]),
 ];
 const STEP_KEYS: &[&str] = &["at_ms", "when", "do"];
 
@@ -295,7 +306,7 @@ fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
     let mut steps = Vec::new();
     if let Some(field) = root.get("steps") {
         for table in field.tables()? {
-            steps.push(read_step(&table, &refs, &network)?);
+            steps.push(read_step(&table, &refs, &network, &consumers)?);
         }
     }
     let liveness = match root.get("liveness") {
@@ -554,11 +565,13 @@ fn read_cluster(root: &Table<'_>) -> Result<ClusterSpec> {
                 Some(f) => read_topic_config(&f)?,
                 None => BTreeMap::new(),
             };
+            let create_at_setup = optional(&topic, "create_at_setup", Field::bool)?.unwrap_or(true);
             topics.push(TopicSpec {
                 name,
                 partitions: partitions as i32,
                 replication_factor,
                 config,
+                create_at_setup,
             });
         }
     }
@@ -741,6 +754,17 @@ fn read_producer(table: &Table<'_>, refs: &mut Refs<'_>) -> Result<ProducerSpec>
         });
     }
     let start_ms = optional(table, "start_ms", |f| refs.time_ms(f))?.unwrap_or(0);
+    let max_block_ms = optional(table, "max_block_ms", Field::u64)?.unwrap_or(60_000);
+    let metadata_max_age_ms =
+        optional(table, "metadata_max_age_ms", Field::positive_u64)?.unwrap_or(300_000);
+    let headers = optional(table, "headers", |f| f.int(0, 1_000))?.unwrap_or(0) as u32;
+    let timestamps = match table.get("timestamps") {
+        Some(f) => match choice(&f, &["create-time", "explicit"])? {
+            "explicit" => Timestamps::Explicit,
+            _ => Timestamps::CreateTime,
+        },
+        None => Timestamps::CreateTime,
+    };
     Ok(ProducerSpec {
         id,
         topic: topic.name,
@@ -757,6 +781,10 @@ fn read_producer(table: &Table<'_>, refs: &mut Refs<'_>) -> Result<ProducerSpec>
         request_timeout_ms,
         delivery_timeout_ms,
         start_ms,
+        max_block_ms,
+        metadata_max_age_ms,
+        headers,
+        timestamps,
     })
 }
 
@@ -887,7 +915,12 @@ fn read_consumer(table: &Table<'_>, refs: &mut Refs<'_>) -> Result<ConsumerSpec>
     })
 }
 
-fn read_step(table: &Table<'_>, refs: &Refs<'_>, network: &NetworkSpec) -> Result<Step> {
+fn read_step(
+    table: &Table<'_>,
+    refs: &Refs<'_>,
+    network: &NetworkSpec,
+    consumers: &[ConsumerSpec],
+) -> Result<Step> {
     let do_field = table.required("do")?;
     let names: Vec<&str> = ACTIONS.iter().map(|(name, _)| *name).collect();
     let verb = choice(&do_field, &names)?;
@@ -914,7 +947,13 @@ fn read_step(table: &Table<'_>, refs: &Refs<'_>, network: &NetworkSpec) -> Resul
             let metrics: Vec<&str> = METRICS.iter().map(|(name, _)| *name).collect();
             let reject = |name: &str| {
                 let live = metrics.join(", ");
-                if properties::property(name).is_some() {
+                if END_METRICS.iter().any(|(n, _)| *n == name) {
+                    format!(
+                        "{name:?} is measured at the end of the run; a step's condition may use \
+                         the live metrics {live} (end-of-run metrics belong in \
+                         claims.confirmed_when)"
+                    )
+                } else if properties::property(name).is_some() {
                     format!(
                         "{name:?} is a property, known only after the run; a step's condition \
                          may use the live metrics {live} (properties belong in \
@@ -992,6 +1031,19 @@ fn read_step(table: &Table<'_>, refs: &Refs<'_>, network: &NetworkSpec) -> Resul
             }
             Action::Network(read_network(table, network, &allowed)?)
         }
+        "seek" => read_seek(table, refs, consumers)?,
+        "create-partitions" => {
+            let topic = refs.topic(&table.required("topic")?)?.name.clone();
+            let count = table.required("count")?.int(1, i64::from(i32::MAX))? as i32;
+            Action::CreatePartitions { topic, count }
+        }
+        "list-offsets" => {
+            let spec = refs.topic(&table.required("topic")?)?;
+            let field = table.required("partition")?;
+            let p = field.int(0, i64::from(i32::MAX))?;
+            let partition = refs.partition(&field, spec, p, &format!("partition {p}"))?;
+            Action::ListOffsets { topic: spec.name.clone(), partition }
+        }
         _ => {
             let target = broker_target()?;
             let probability =
@@ -1000,10 +1052,56 @@ fn read_step(table: &Table<'_>, refs: &Refs<'_>, network: &NetworkSpec) -> Resul
                 target,
                 read_corruption_probability: probability("read_corruption_probability")?,
                 io_error_probability: probability("io_error_probability")?,
+                sync_is_noop: optional(table, "sync_is_noop", Field::bool)?.unwrap_or(false),
             }
         }
     };
     Ok(Step { trigger, action, line: table.line() })
+}
+
+/// A `seek` step: its target must be a consumer that assigns itself partitions, and a
+/// partition it names must be one of them.
+fn read_seek(table: &Table<'_>, refs: &Refs<'_>, consumers: &[ConsumerSpec]) -> Result<Action> {
+    let target_field = table.required("target")?;
+    let client = match refs.target(&target_field)? {
+        Target::Client(id) => id,
+        other => {
+            return Err(target_field
+                .error(format!("do = \"seek\" acts on a consumer, client(<id>); got {other}")))
+        }
+    };
+    let Some(consumer) = consumers.iter().find(|c| c.id == client) else {
+        return Err(target_field.error(format!("{client:?} is a producer; only consumers seek")));
+    };
+    let ConsumerMode::Assign(assigned) = &consumer.mode else {
+        return Err(target_field.error(format!(
+            "consumer {client:?} uses a group; seek applies to consumers with assign"
+        )));
+    };
+    let offset_field = table.required("offset")?;
+    let to = match offset_field.node {
+        Node::String(s) if s == "earliest" => SeekTo::Earliest,
+        Node::String(s) if s == "latest" => SeekTo::Latest,
+        Node::Integer(offset) if *offset >= 0 => SeekTo::Offset(*offset),
+        _ => return Err(offset_field.expected("\"earliest\", \"latest\" or an offset >= 0")),
+    };
+    let partition = match table.get("partition") {
+        Some(field) => {
+            let p = field.int(0, i64::from(i32::MAX))?;
+            match i32::try_from(p) {
+                Ok(p) if assigned.contains(&p) => Some(p),
+                _ => {
+                    let list: Vec<String> = assigned.iter().map(i32::to_string).collect();
+                    return Err(field.error(format!(
+                        "consumer {client:?} is not assigned partition {p} (it has {})",
+                        list.join(", ")
+                    )));
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Action::Seek { client, partition, to })
 }
 
 fn unknown_property(name: &str) -> String {
@@ -1080,6 +1178,7 @@ fn read_claim(table: &Table<'_>, covers: &[String]) -> Result<ClaimCheck> {
     }
     let when = table.required("confirmed_when")?;
     let mut allowed: Vec<&str> = METRICS.iter().map(|(name, _)| *name).collect();
+    allowed.extend(END_METRICS.iter().map(|(name, _)| *name));
     allowed.extend(PROPERTIES.iter().map(|p| p.name));
     let reject = |name: &str| {
         let hint = did_you_mean(name, &allowed);

@@ -51,10 +51,11 @@ pub fn to_toml(s: &Scenario) -> String {
     for topic in &s.cluster.topics {
         let _ = writeln!(
             out,
-            "\n[[cluster.topics]]\nname = {}\npartitions = {}\nreplication_factor = {}",
+            "\n[[cluster.topics]]\nname = {}\npartitions = {}\nreplication_factor = {}\ncreate_at_setup = {}",
             quote(&topic.name),
             topic.partitions,
-            topic.replication_factor
+            topic.replication_factor,
+            topic.create_at_setup
         );
         table(&mut out, "cluster.topics.config", &topic.config);
     }
@@ -89,6 +90,18 @@ pub fn to_toml(s: &Scenario) -> String {
             let _ = writeln!(out, "partition = {partition}");
         }
         let _ = writeln!(out, "payload_bytes = {}\nlinger_ms = {}\nrequest_timeout_ms = {}\ndelivery_timeout_ms = {}\nstart_ms = {}", p.payload_bytes, p.linger_ms, p.request_timeout_ms, p.delivery_timeout_ms, p.start_ms);
+        let timestamps = match p.timestamps {
+            Timestamps::CreateTime => "create-time",
+            Timestamps::Explicit => "explicit",
+        };
+        let _ = writeln!(
+            out,
+            "max_block_ms = {}\nmetadata_max_age_ms = {}\nheaders = {}\ntimestamps = {}",
+            p.max_block_ms,
+            p.metadata_max_age_ms,
+            p.headers,
+            quote(timestamps)
+        );
     }
 
     for c in &s.consumers {
@@ -195,11 +208,45 @@ pub fn to_toml(s: &Scenario) -> String {
                     network.packet_loss
                 );
             }
-            Action::DiskFaults { target, read_corruption_probability, io_error_probability } => {
+            Action::DiskFaults {
+                target,
+                read_corruption_probability,
+                io_error_probability,
+                sync_is_noop,
+            } => {
                 let _ = writeln!(
                     out,
-                    "do = \"disk-faults\"\ntarget = {}\nread_corruption_probability = {read_corruption_probability:?}\nio_error_probability = {io_error_probability:?}",
+                    "do = \"disk-faults\"\ntarget = {}\nread_corruption_probability = {read_corruption_probability:?}\nio_error_probability = {io_error_probability:?}\nsync_is_noop = {sync_is_noop}",
                     quote(&target.to_string())
+                );
+            }
+            Action::Seek { client, partition, to } => {
+                let offset = match to {
+                    SeekTo::Earliest => quote("earliest"),
+                    SeekTo::Latest => quote("latest"),
+                    SeekTo::Offset(offset) => offset.to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "do = \"seek\"\ntarget = {}\noffset = {offset}",
+                    quote(&Target::Client(client.clone()).to_string())
+                );
+                if let Some(partition) = partition {
+                    let _ = writeln!(out, "partition = {partition}");
+                }
+            }
+            Action::CreatePartitions { topic, count } => {
+                let _ = writeln!(
+                    out,
+                    "do = \"create-partitions\"\ntopic = {}\ncount = {count}",
+                    quote(topic)
+                );
+            }
+            Action::ListOffsets { topic, partition } => {
+                let _ = writeln!(
+                    out,
+                    "do = \"list-offsets\"\ntopic = {}\npartition = {partition}",
+                    quote(topic)
                 );
             }
         }

@@ -1,14 +1,29 @@
-//! The consumer workloads: a consumer that assigns itself partitions and polls, and the
-//! liveness phase's final reader that reads every partition from its start to its end.
+//! The consumer workloads: a consumer that assigns itself partitions, polls, and seeks when a
+//! step tells it to; and the liveness phase's final reader that reads every partition from
+//! its start to its end. Every record read is recorded with its key, headers, timestamp and
+//! size, for `records-intact`.
 
 use super::{value_name, Recorder};
-use crate::history::{OpKind, Outcome, Read, TopicPartitionKey};
-use crate::scenario::{ConsumerMode, ConsumerSpec, OffsetReset, StartPosition};
-use odradek::client::{AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord};
+use crate::history::{OpKind, Outcome, Read, RecordContent, TopicPartitionKey};
+use crate::scenario::{ConsumerMode, ConsumerSpec, OffsetReset, SeekTo, StartPosition};
+use odradek::client::{
+    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, ErrorCode,
+};
 use odradek::TopicPartition;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+/// What a step asks a running consumer to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumerCommand {
+    /// Seek one assigned partition, or all of them.
+    Seek { partition: Option<i32>, to: SeekTo },
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 fn reads(records: &[ConsumerRecord]) -> Vec<Read> {
     records
@@ -17,6 +32,16 @@ fn reads(records: &[ConsumerRecord]) -> Vec<Read> {
             partition: TopicPartitionKey { topic: r.topic.clone(), partition: r.partition },
             offset: r.offset,
             value: r.value.as_deref().map(value_name).unwrap_or_default(),
+            content: Some(RecordContent {
+                key: r.key.as_deref().map(text),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_deref().map(text)))
+                    .collect(),
+                timestamp_ms: r.timestamp_ms,
+                value_bytes: r.value.as_ref().map_or(0, |v| v.len() as u64),
+            }),
         })
         .collect()
 }
@@ -29,6 +54,8 @@ fn consumer_config(
 ) -> ConsumerConfig {
     let mut client = ClientConfig::new(bootstrap);
     client.client_id = client_id.to_string();
+    // Consumers read what exists; only producers may make a broker auto-create a topic.
+    client.allow_auto_create_topics = false;
     ConsumerConfig {
         client,
         auto_offset_reset: match reset {
@@ -41,12 +68,13 @@ fn consumer_config(
     }
 }
 
-/// Runs one consumer until `stop` turns true.
+/// Runs one consumer until `stop` turns true, carrying out `commands` between polls.
 pub async fn run(
     spec: ConsumerSpec,
     bootstrap: String,
     recorder: Recorder,
     stop: watch::Receiver<bool>,
+    mut commands: mpsc::UnboundedReceiver<ConsumerCommand>,
 ) {
     tokio::time::sleep(Duration::from_millis(spec.start_ms)).await;
     let ConsumerMode::Assign(partitions) = &spec.mode else {
@@ -108,6 +136,10 @@ pub async fn run(
         Outcome::Ok,
     );
     while !*stop.borrow() {
+        while let Ok(command) = commands.try_recv() {
+            let ConsumerCommand::Seek { partition, to } = command;
+            seek(&mut consumer, &spec, &tps, partition, to, &recorder).await;
+        }
         let invoke_ms = recorder.now_ms();
         match consumer.poll(Duration::from_millis(spec.poll_timeout_ms)).await {
             Ok(records) if records.is_empty() => {}
@@ -125,6 +157,93 @@ pub async fn run(
         }
     }
     consumer.close();
+}
+
+/// Seeks `partition` (or every assigned partition) and records the new positions as an
+/// assign op, so the checker expects the next poll there rather than after the last read.
+async fn seek(
+    consumer: &mut Consumer,
+    spec: &ConsumerSpec,
+    assigned: &[TopicPartition],
+    partition: Option<i32>,
+    to: SeekTo,
+    recorder: &Recorder,
+) {
+    let invoke_ms = recorder.now_ms();
+    let targets: Vec<TopicPartition> = assigned
+        .iter()
+        .filter(|tp| partition.is_none_or(|p| tp.partition.0 == p))
+        .cloned()
+        .collect();
+    let sought = match to {
+        SeekTo::Earliest => consumer.seek_to_beginning(&targets).await,
+        SeekTo::Latest => consumer.seek_to_end(&targets).await,
+        SeekTo::Offset(offset) => targets.iter().try_for_each(|tp| consumer.seek(tp, offset)),
+    };
+    if let Err(error) = sought {
+        recorder.trace(&spec.id, format!("seek {to:?} failed: {error}"));
+        return;
+    }
+    let mut positions = BTreeMap::new();
+    for tp in &targets {
+        if let Ok(position) = consumer.position(tp).await {
+            positions.insert(TopicPartitionKey::from(tp), position);
+        }
+    }
+    recorder.trace(&spec.id, format!("seek {to:?}"));
+    recorder.record(
+        &spec.id,
+        Some(spec.id.clone()),
+        invoke_ms,
+        OpKind::Assign {
+            partitions: assigned.iter().map(TopicPartitionKey::from).collect(),
+            positions,
+        },
+        Outcome::Ok,
+    );
+}
+
+/// The partitions of `topics` that exist now, as the cluster's metadata says: topics added
+/// to (create-partitions) are read whole, and topics never created are skipped. Retries
+/// until the brokers answer or `deadline_ms` passes.
+pub async fn existing_partitions(
+    topics: Vec<String>,
+    bootstrap: String,
+    recorder: Recorder,
+    deadline_ms: u64,
+) -> Result<Vec<TopicPartition>, String> {
+    let mut last_error = String::from("never asked");
+    while recorder.now_ms() < deadline_ms {
+        let attempt = async {
+            let admin = Admin::new(ClientConfig::new(&bootstrap)).map_err(|e| e.to_string())?;
+            let described =
+                admin.describe_topics(topics.clone()).await.map_err(|e| e.to_string())?;
+            admin.close();
+            let mut partitions = Vec::new();
+            for (name, description) in described {
+                match description {
+                    Ok(description) => partitions.extend(
+                        description
+                            .partitions
+                            .iter()
+                            .map(|p| TopicPartition::new(name.clone(), p.partition)),
+                    ),
+                    Err(error) if error.code() == Some(ErrorCode::UnknownTopicOrPartition) => {
+                        recorder.trace("final", format!("topic {name} does not exist: skipped"));
+                    }
+                    Err(error) => return Err(format!("topic {name}: {error}")),
+                }
+            }
+            partitions.sort();
+            Ok(partitions)
+        };
+        match attempt.await {
+            Ok(partitions) => return Ok(partitions),
+            Err(error) => last_error = error,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last_error)
 }
 
 /// Reads every listed partition from its log start to the end offset it has when the
@@ -165,8 +284,10 @@ async fn read_partition_to_end(
         };
         let process = process.as_str();
         let attempt = async {
+            // No reset: if retention moves the log start past the position mid-read, the
+            // fetch fails and the read starts over from the new start, with no gap.
             let mut consumer =
-                Consumer::new(consumer_config(bootstrap, "final", OffsetReset::Earliest, 500))
+                Consumer::new(consumer_config(bootstrap, "final", OffsetReset::None, 500))
                     .map_err(|e| e.to_string())?;
             consumer.assign(vec![tp.clone()]);
             consumer.seek_to_end(std::slice::from_ref(tp)).await.map_err(|e| e.to_string())?;
@@ -196,6 +317,12 @@ async fn read_partition_to_end(
                 let invoke_ms = recorder.now_ms();
                 let records =
                     consumer.poll(Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
+                if let Some(first) = records.first().filter(|r| r.offset != position) {
+                    return Err(format!(
+                        "asked for offset {position}, got {} first: reading again",
+                        first.offset
+                    ));
+                }
                 if let Some(last) = records.last() {
                     position = last.offset + 1;
                     recorder.record(

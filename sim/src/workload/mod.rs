@@ -1,15 +1,19 @@
 //! Workloads: producers and consumers on the core client, recording a history.
 //!
 //! Inputs: the scenario's producer and consumer specs, the bootstrap servers, a stop signal.
-//! Outputs: operations in the shared [`History`], live counters for `when` conditions, and
-//! trace lines. Invariants: every value is unique in a run (`<producer>-<sequence>`, padded
-//! to the payload size after a `|`), so a value read names the one send that wrote it; an
-//! operation is recorded when it completes, with simulated times since the run started.
+//! Outputs: operations in the shared [`History`], admin actions, live counters for `when`
+//! conditions, and trace lines. Invariants: every value is unique in a run
+//! (`<producer>-<sequence>`, padded to the payload size after a `|`), so a value read names
+//! the one send that wrote it; everything else a record carries (key, headers, timestamp,
+//! size) is a function of its producer's spec and its sequence ([`planned_record`]), so a
+//! reader can check it came back intact; an operation is recorded when it completes, with
+//! simulated times since the run started.
 
 pub mod consumer;
 pub mod producer;
 
-use crate::history::{History, Op, OpKind, Outcome};
+use crate::history::{AdminKind, AdminOp, History, Op, OpKind, Outcome};
+use crate::scenario::{ProducerSpec, Timestamps};
 use crate::trace::Trace;
 use odradek::client::{ClientError, ErrorCode};
 use std::sync::{Arc, Mutex};
@@ -43,6 +47,8 @@ impl LiveCounters {
 #[derive(Clone)]
 pub struct Recorder {
     pub history: Arc<Mutex<History>>,
+    /// What steps did through the admin client, in completion order.
+    pub admin: Arc<Mutex<Vec<AdminOp>>>,
     pub counters: Arc<Mutex<LiveCounters>>,
     pub trace: Arc<Mutex<Trace>>,
     pub started: tokio::time::Instant,
@@ -52,6 +58,7 @@ impl Recorder {
     pub fn new(started: tokio::time::Instant) -> Recorder {
         Recorder {
             history: Arc::default(),
+            admin: Arc::default(),
             counters: Arc::default(),
             trace: Arc::new(Mutex::new(Trace::new())),
             started,
@@ -91,6 +98,35 @@ impl Recorder {
         self.trace.lock().expect("trace lock").record(complete_ms, process, summary);
         let op = Op { process: process.to_string(), group, invoke_ms, complete_ms, kind, outcome };
         self.history.lock().expect("history lock").push(op);
+    }
+
+    /// Records a completed admin action (its completion time is now).
+    pub fn record_admin(&self, invoke_ms: u64, kind: AdminKind, outcome: Outcome) {
+        let complete_ms = self.now_ms();
+        let what = match &kind {
+            AdminKind::CreatePartitions { topic, count } => {
+                format!("create-partitions {topic} to {count}")
+            }
+            AdminKind::ListOffsets { partition, earliest, latest, .. } => {
+                let show = |o: &Option<i64>| o.map_or("-".to_string(), |o| o.to_string());
+                format!(
+                    "list-offsets {partition}: earliest {} latest {}",
+                    show(earliest),
+                    show(latest)
+                )
+            }
+        };
+        let outcome_text = match &outcome {
+            Outcome::Ok => "ok".to_string(),
+            Outcome::Fail { error } | Outcome::Info { error } => format!("failed ({error})"),
+        };
+        self.trace.lock().expect("trace lock").record(
+            complete_ms,
+            "admin",
+            format!("{what} {outcome_text}"),
+        );
+        let op = AdminOp { invoke_ms, complete_ms, kind, outcome };
+        self.admin.lock().expect("admin lock").push(op);
     }
 
     pub fn count_sent(&self) {
@@ -133,6 +169,52 @@ fn summarize(kind: &OpKind, outcome: &Outcome) -> String {
     }
 }
 
+/// Record `n` of a producer with explicit timestamps carries this plus `n`: a fixed past
+/// time (2020-09-13), so a reader can tell which timestamp each record was sent with. Topics
+/// written this way should keep `retention.ms = -1` (time retention would delete them).
+pub const EXPLICIT_TIMESTAMP_BASE_MS: i64 = 1_600_000_000_000;
+
+/// Everything producer `spec` sends as its record `sequence`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedRecord {
+    /// The value's name, `<producer>-<sequence>`: what histories carry.
+    pub name: String,
+    /// The whole value: the name, `|`, then dots up to the payload size.
+    pub value: String,
+    /// `k<sequence mod keys>` when the producer has keys.
+    pub key: Option<String>,
+    /// `h<i>` = `<name>/h<i>` for each of the producer's headers.
+    pub headers: Vec<(String, String)>,
+    /// Set with explicit timestamps; `None` lets the client stamp it (CreateTime).
+    pub timestamp_ms: Option<i64>,
+}
+
+/// The one definition of what a producer sends: the producer workload sends it, and
+/// `records-intact` checks what consumers read against it.
+pub fn planned_record(spec: &ProducerSpec, sequence: u64) -> PlannedRecord {
+    let name = format!("{}-{sequence:06}", spec.id);
+    let mut value = format!("{name}|");
+    value.extend(std::iter::repeat_n('.', spec.payload_bytes.saturating_sub(value.len())));
+    let key = spec.keys.map(|keys| format!("k{}", sequence % u64::from(keys.max(1))));
+    let headers = (0..spec.headers).map(|i| (format!("h{i}"), format!("{name}/h{i}"))).collect();
+    let timestamp_ms = match spec.timestamps {
+        Timestamps::CreateTime => None,
+        Timestamps::Explicit => {
+            Some(EXPLICIT_TIMESTAMP_BASE_MS.saturating_add(i64::try_from(sequence).unwrap_or(0)))
+        }
+    };
+    PlannedRecord { name, value, key, headers, timestamp_ms }
+}
+
+/// The producer id and sequence a value name stands for (`p1-000042` is `("p1", 42)`).
+pub fn parse_value_name(name: &str) -> Option<(&str, u64)> {
+    let (producer, sequence) = name.rsplit_once('-')?;
+    if producer.is_empty() || !sequence.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((producer, sequence.parse().ok()?))
+}
+
 /// The history value carried by a record value: what comes before the padding.
 pub fn value_name(value: &[u8]) -> String {
     let text = String::from_utf8_lossy(value);
@@ -162,5 +244,36 @@ mod tests {
     fn values_carry_their_name_before_the_padding() {
         assert_eq!(value_name(b"p1-000042|......"), "p1-000042");
         assert_eq!(value_name(b"p1-000042"), "p1-000042");
+    }
+
+    #[test]
+    fn a_value_name_determines_the_whole_record() {
+        let text = r#"
+            name = "x"
+            duration_ms = 1000
+            [[cluster.topics]]
+            name = "t"
+            [[producers]]
+            id = "my-p"
+            topic = "t"
+            keys = 3
+            headers = 2
+            timestamps = "explicit"
+            payload_bytes = 16
+        "#;
+        let scenario = crate::scenario::parse(text, None).unwrap();
+        let record = planned_record(&scenario.producers[0], 42);
+        assert_eq!(record.name, "my-p-000042");
+        assert_eq!(record.value, "my-p-000042|....");
+        assert_eq!(record.key.as_deref(), Some("k0"));
+        assert_eq!(
+            record.headers,
+            vec![("h0".into(), "my-p-000042/h0".into()), ("h1".into(), "my-p-000042/h1".into())]
+        );
+        assert_eq!(record.timestamp_ms, Some(EXPLICIT_TIMESTAMP_BASE_MS + 42));
+        assert_eq!(parse_value_name(&record.name), Some(("my-p", 42)));
+        assert_eq!(parse_value_name("p1"), None);
+        assert_eq!(parse_value_name("p1-x1"), None);
+        assert_eq!(parse_value_name("-000001"), None);
     }
 }

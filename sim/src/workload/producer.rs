@@ -1,7 +1,7 @@
 //! The producer workload: unique values at a steady rate, each send recorded when its
-//! delivery completes.
+//! delivery completes, with the topic, partition and offset the acknowledgement named.
 
-use super::{is_definite_failure, Recorder};
+use super::{is_definite_failure, planned_record, Recorder};
 use crate::history::{OpKind, Outcome, TopicPartitionKey};
 use crate::scenario::ProducerSpec;
 use bytes::Bytes;
@@ -21,7 +21,9 @@ pub async fn run(
     let mut client = ClientConfig::new(&bootstrap);
     client.client_id = spec.id.clone();
     client.request_timeout_ms = spec.request_timeout_ms;
+    client.metadata_max_age_ms = spec.metadata_max_age_ms;
     let config = ProducerConfig {
+        max_block_ms: spec.max_block_ms,
         client,
         acks: spec.acks.as_i16(),
         linger_ms: spec.linger_ms,
@@ -51,27 +53,35 @@ pub async fn run(
     let mut deliveries = Vec::new();
     let mut sequence: u64 = 0;
     while !*stop.borrow() && spec.count.is_none_or(|count| sequence < count) {
-        let name = format!("{}-{sequence:06}", spec.id);
-        let mut value = format!("{name}|");
-        value.extend(std::iter::repeat_n('.', spec.payload_bytes.saturating_sub(value.len())));
-        let key = spec.keys.map(|keys| format!("k{}", sequence % u64::from(keys.max(1))));
-        let mut record = ProducerRecord::new(spec.topic.clone(), Bytes::from(value));
+        let planned = planned_record(&spec, sequence);
+        let (name, key) = (planned.name, planned.key);
+        let mut record = ProducerRecord::new(spec.topic.clone(), Bytes::from(planned.value));
         if let Some(key) = &key {
             record = record.with_key(Bytes::from(key.clone()));
         }
         if let Some(partition) = spec.partition {
             record = record.with_partition(partition);
         }
+        for (header, value) in planned.headers {
+            record = record.with_header(header, Some(Bytes::from(value)));
+        }
+        if let Some(timestamp_ms) = planned.timestamp_ms {
+            record = record.with_timestamp_ms(timestamp_ms);
+        }
         let invoke_ms = recorder.now_ms();
         recorder.count_sent();
         match producer.send(record).await {
             Ok(delivery) => {
                 let recorder = recorder.clone();
-                let (process, topic) = (spec.id.clone(), spec.topic.clone());
+                let process = spec.id.clone();
                 deliveries.push(tokio::spawn(async move {
+                    // Where the acknowledgement says the record is (seed claim P6).
                     let (partition, offset, outcome) = match delivery.await {
                         Ok(meta) => (
-                            Some(meta.partition),
+                            Some(TopicPartitionKey {
+                                topic: meta.topic,
+                                partition: meta.partition,
+                            }),
                             (meta.offset >= 0).then_some(meta.offset),
                             Outcome::Ok,
                         ),
@@ -80,8 +90,6 @@ pub async fn run(
                         }
                         Err(error) => (None, None, Outcome::Info { error: error.to_string() }),
                     };
-                    let partition =
-                        partition.map(|partition| TopicPartitionKey { topic, partition });
                     recorder.record(
                         &process,
                         None,
