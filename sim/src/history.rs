@@ -101,10 +101,21 @@ pub struct Op {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub invoke_ms: u64,
+    /// The operation's place in its process's order of invocations (0, 1, 2, ...): operations
+    /// invoked in the same simulated millisecond keep their order.
+    #[serde(default)]
+    pub invoke_index: u64,
     pub complete_ms: u64,
     #[serde(flatten)]
     pub kind: OpKind,
     pub outcome: Outcome,
+}
+
+/// When an operation was invoked: its simulated time and its place in its process's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub ms: u64,
+    pub index: u64,
 }
 
 /// Every operation of a run, in completion order.

@@ -554,6 +554,7 @@ mod tests {
             process: process.into(),
             group: None,
             invoke_ms: at,
+            invoke_index: 0,
             complete_ms: at,
             kind,
             outcome: Outcome::Ok,

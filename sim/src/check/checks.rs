@@ -19,8 +19,8 @@
 //!   an ok assign positioned it); an ok assign drops partitions it no longer lists.
 //! - `int-poll-skip` / `int-nonmonotonic-poll`: consecutive reads of a partition in one ok
 //!   poll (the history has no rebalance log, so no partition is excused).
-//! - `nonmonotonic-send`: per producer, its ok/info sends in invocation order (ties in
-//!   completion order); a send landing at or before the index of the previous landed send
+//! - `nonmonotonic-send`: per producer, its ok/info sends in invocation order (the op's
+//!   `invoke_index`, then its time, then completion order); a send landing at or before the index of the previous landed send
 //!   to the same partition. `int-send-skip` cannot occur: a Send op is one record.
 //! - consume counts: per group, ok-poll deliveries of each committed value of the partitions
 //!   the group was assigned or read; `consumed-more-than-once` per (group, partition).
@@ -583,17 +583,20 @@ fn within_poll(
 
 /// `nonmonotonic-send`: per producer, in invocation order.
 pub(super) fn send_order(ix: &Index, out: &mut Findings) {
-    let mut by_process: BTreeMap<&str, Vec<(u64, OpId)>> = BTreeMap::new();
+    // Invocation order: the process's own index first (exact even when several sends share a
+    // millisecond), then the time, then completion order (histories built without indexes).
+    let mut by_process: BTreeMap<&str, Vec<(u64, u64, OpId)>> = BTreeMap::new();
     for (op_id, op) in ix.ops.iter().enumerate() {
         if matches!(op.kind, OpKind::Send { .. }) && !matches!(op.outcome, Outcome::Fail { .. }) {
-            by_process.entry(op.process.as_str()).or_default().push((op.invoke_ms, op_id));
+            let order = (op.invoke_index, op.invoke_ms, op_id);
+            by_process.entry(op.process.as_str()).or_default().push(order);
         }
     }
     for (process, mut sends) in by_process {
         sends.sort_unstable();
         // Per partition: the last landed send, its index and offset.
         let mut last: FastMap<KeyId, (u32, i64, OpId)> = FastMap::default();
-        for (_, op_id) in sends {
+        for (_, _, op_id) in sends {
             let op = &ix.ops[op_id];
             let Some((k, j, offset)) = landed(ix, op_id) else { continue };
             if let Some(&(i, prev_offset, prev)) = last.get(&k) {

@@ -67,6 +67,7 @@ impl Builder {
             process: process.to_owned(),
             group: group.map(str::to_owned),
             invoke_ms,
+            invoke_index: 0,
             complete_ms,
             kind,
             outcome,
@@ -706,7 +707,15 @@ fn clean_history(
     let mut history = History::default();
     let mut t = 0u64;
     let push = |history: &mut History, t: u64, process: String, kind: OpKind, outcome: Outcome| {
-        history.push(Op { process, group: None, invoke_ms: t, complete_ms: t, kind, outcome });
+        history.push(Op {
+            process,
+            group: None,
+            invoke_ms: t,
+            invoke_index: 0,
+            complete_ms: t,
+            kind,
+            outcome,
+        });
     };
     while history.ops.len() < ops {
         t += rng.gen_range(1..3);
@@ -834,6 +843,7 @@ fn duplicate_at_new_offset(history: &mut History, choice: usize) -> bool {
         process: "dup".into(),
         group: None,
         invoke_ms: t,
+        invoke_index: 0,
         complete_ms: t,
         kind: OpKind::Poll { reads: vec![dup] },
         outcome: Outcome::Ok,
@@ -1000,4 +1010,30 @@ fn report_order_is_deterministic() {
     assert_eq!(found(&check), ["aborted-read: 1", "garbage-read: 1", "poll-skip: 1", "unseen: 1"]);
     let json = serde_json::to_string(&check).unwrap();
     assert_eq!(serde_json::to_string(&b.check()).unwrap(), json);
+}
+
+/// Sends invoked in the same millisecond keep their order through `invoke_index`: completing
+/// out of order is not a reorder, landing out of order is.
+#[test]
+fn sends_in_one_millisecond_are_ordered_by_their_invocation_index() {
+    let send = |index: u64, value: &str, offset: i64, complete_ms: u64| Op {
+        process: "p1".into(),
+        group: None,
+        invoke_ms: 10,
+        invoke_index: index,
+        complete_ms,
+        kind: OpKind::Send {
+            partition: Some(TopicPartitionKey { topic: "t".into(), partition: 0 }),
+            key: None,
+            value: value.into(),
+            offset: Some(offset),
+        },
+        outcome: Outcome::Ok,
+    };
+    // p1-1 was invoked after p1-0 and landed after it; its delivery merely completed first.
+    let in_order = History { ops: vec![send(1, "p1-1", 1, 12), send(0, "p1-0", 0, 13)] };
+    assert_eq!(check_history(&in_order).count("nonmonotonic-send"), 0);
+    // p1-1 was invoked after p1-0 but landed before it.
+    let reordered = History { ops: vec![send(1, "p1-1", 0, 12), send(0, "p1-0", 1, 13)] };
+    assert_eq!(check_history(&reordered).count("nonmonotonic-send"), 1);
 }

@@ -98,7 +98,7 @@ pub async fn run(
         }
     };
     consumer.assign(tps.clone());
-    let invoke_ms = recorder.now_ms();
+    let invocation = recorder.invoke(&spec.id);
     // Position every partition as the spec says, retrying while brokers are unreachable.
     loop {
         let positioned = match spec.start {
@@ -131,7 +131,7 @@ pub async fn run(
     recorder.record(
         &spec.id,
         group.clone(),
-        invoke_ms,
+        invocation,
         OpKind::Assign { partitions, positions },
         Outcome::Ok,
     );
@@ -140,13 +140,13 @@ pub async fn run(
             let ConsumerCommand::Seek { partition, to } = command;
             seek(&mut consumer, &spec, &tps, partition, to, &recorder).await;
         }
-        let invoke_ms = recorder.now_ms();
+        let invocation = recorder.invoke(&spec.id);
         match consumer.poll(Duration::from_millis(spec.poll_timeout_ms)).await {
             Ok(records) if records.is_empty() => {}
             Ok(records) => recorder.record(
                 &spec.id,
                 group.clone(),
-                invoke_ms,
+                invocation,
                 OpKind::Poll { reads: reads(&records) },
                 Outcome::Ok,
             ),
@@ -169,7 +169,7 @@ async fn seek(
     to: SeekTo,
     recorder: &Recorder,
 ) {
-    let invoke_ms = recorder.now_ms();
+    let invocation = recorder.invoke(&spec.id);
     let targets: Vec<TopicPartition> = assigned
         .iter()
         .filter(|tp| partition.is_none_or(|p| tp.partition.0 == p))
@@ -194,7 +194,7 @@ async fn seek(
     recorder.record(
         &spec.id,
         Some(spec.id.clone()),
-        invoke_ms,
+        invocation,
         OpKind::Assign {
             partitions: assigned.iter().map(TopicPartitionKey::from).collect(),
             positions,
@@ -296,13 +296,13 @@ async fn read_partition_to_end(
                 .seek_to_beginning(std::slice::from_ref(tp))
                 .await
                 .map_err(|e| e.to_string())?;
-            let invoke_ms = recorder.now_ms();
+            let invocation = recorder.invoke(process);
             let start = consumer.position(tp).await.map_err(|e| e.to_string())?;
             let key = TopicPartitionKey::from(tp);
             recorder.record(
                 process,
                 None,
-                invoke_ms,
+                invocation,
                 OpKind::Assign {
                     partitions: vec![key.clone()],
                     positions: BTreeMap::from([(key, start)]),
@@ -314,7 +314,7 @@ async fn read_partition_to_end(
                 if recorder.now_ms() >= deadline_ms {
                     return Err(format!("reached offset {position} of {end} by the deadline"));
                 }
-                let invoke_ms = recorder.now_ms();
+                let invocation = recorder.invoke(process);
                 let records =
                     consumer.poll(Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
                 if let Some(first) = records.first().filter(|r| r.offset != position) {
@@ -328,7 +328,7 @@ async fn read_partition_to_end(
                     recorder.record(
                         process,
                         None,
-                        invoke_ms,
+                        invocation,
                         OpKind::Poll { reads: reads(&records) },
                         Outcome::Ok,
                     );

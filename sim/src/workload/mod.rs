@@ -12,7 +12,7 @@
 pub mod consumer;
 pub mod producer;
 
-use crate::history::{AdminKind, AdminOp, History, Op, OpKind, Outcome};
+use crate::history::{AdminKind, AdminOp, History, Invocation, Op, OpKind, Outcome};
 use crate::scenario::{ProducerSpec, Timestamps};
 use crate::trace::Trace;
 use odradek::client::{ClientError, ErrorCode};
@@ -51,6 +51,8 @@ pub struct Recorder {
     pub admin: Arc<Mutex<Vec<AdminOp>>>,
     pub counters: Arc<Mutex<LiveCounters>>,
     pub trace: Arc<Mutex<Trace>>,
+    /// Per process, the index its next invocation gets.
+    invocations: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
     pub started: tokio::time::Instant,
 }
 
@@ -61,8 +63,18 @@ impl Recorder {
             admin: Arc::default(),
             counters: Arc::default(),
             trace: Arc::new(Mutex::new(Trace::new())),
+            invocations: Arc::default(),
             started,
         }
+    }
+
+    /// Marks the start of an operation of `process`: now, and its place in the process's order.
+    pub fn invoke(&self, process: &str) -> Invocation {
+        let mut invocations = self.invocations.lock().expect("invocations lock");
+        let next = invocations.entry(process.to_string()).or_default();
+        let index = *next;
+        *next += 1;
+        Invocation { ms: self.now_ms(), index }
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -79,7 +91,7 @@ impl Recorder {
         &self,
         process: &str,
         group: Option<String>,
-        invoke_ms: u64,
+        invocation: Invocation,
         kind: OpKind,
         outcome: Outcome,
     ) {
@@ -96,7 +108,15 @@ impl Recorder {
         }
         let summary = summarize(&kind, &outcome);
         self.trace.lock().expect("trace lock").record(complete_ms, process, summary);
-        let op = Op { process: process.to_string(), group, invoke_ms, complete_ms, kind, outcome };
+        let op = Op {
+            process: process.to_string(),
+            group,
+            invoke_ms: invocation.ms,
+            invoke_index: invocation.index,
+            complete_ms,
+            kind,
+            outcome,
+        };
         self.history.lock().expect("history lock").push(op);
     }
 

@@ -68,7 +68,7 @@ pub async fn run(
         if let Some(timestamp_ms) = planned.timestamp_ms {
             record = record.with_timestamp_ms(timestamp_ms);
         }
-        let invoke_ms = recorder.now_ms();
+        let invocation = recorder.invoke(&spec.id);
         recorder.count_sent();
         match producer.send(record).await {
             Ok(delivery) => {
@@ -93,7 +93,7 @@ pub async fn run(
                     recorder.record(
                         &process,
                         None,
-                        invoke_ms,
+                        invocation,
                         OpKind::Send { partition, key, value: name, offset },
                         outcome,
                     );
@@ -104,7 +104,7 @@ pub async fn run(
                 recorder.record(
                     &spec.id,
                     None,
-                    invoke_ms,
+                    invocation,
                     OpKind::Send { partition: None, key, value: name, offset: None },
                     outcome,
                 );
