@@ -14,7 +14,7 @@ use crate::cluster::{BrokerStatus, SimCluster};
 use crate::faults::FaultInjector;
 use crate::ground_truth::Violation;
 use crate::history::{History, OpKind, TopicPartitionKey};
-use crate::outcome::RunOutcome;
+use crate::outcome::{RunOutcome, StepFired, StepKind};
 use crate::properties::PROPERTIES;
 use crate::scenario::{Action, ConsumerMode, Scenario, Target, Trigger};
 use crate::trace::Trace;
@@ -150,10 +150,19 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
             }
         }
         for index in &fired {
-            let text = apply(&scenario.steps[*index].action, &mut cluster, &mut faults, &clients);
+            let action = &scenario.steps[*index].action;
+            // Resolved before the action runs: a leader target names who leads now.
+            let brokers = brokers_named(action, &cluster);
+            let text = apply(action, &mut cluster, &mut faults, &clients);
             let line = format!("step {} (line {}): {text}", index + 1, scenario.steps[*index].line);
-            recorder.trace("supervisor", line.clone());
-            steps_fired.push((now, line));
+            recorder.trace("supervisor", line);
+            steps_fired.push(StepFired {
+                time_ms: now,
+                step: Some(*index),
+                kind: StepKind::of(action),
+                brokers,
+                text,
+            });
         }
         pending.retain(|i| !fired.contains(i));
         let next_at = pending.iter().filter_map(|&i| match scenario.steps[i].trigger {
@@ -176,15 +185,29 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
 
     // Liveness phase: heal everything, then every acknowledged record must become readable.
     let mut liveness_failures = Vec::new();
+    let mut liveness_start_ms = None;
     if scenario.liveness.enabled {
-        let mut healed = vec![faults.heal(), faults.reset_network()];
+        let now = recorder.now_ms();
+        liveness_start_ms = Some(now);
+        let heal = faults.heal();
+        let mut healed = vec![heal.clone(), faults.reset_network()];
+        let liveness_step = |kind, brokers, text: &String| StepFired {
+            time_ms: now,
+            step: None,
+            kind,
+            brokers,
+            text: text.clone(),
+        };
+        steps_fired.push(liveness_step(StepKind::Heal, Vec::new(), &heal));
         for id in 1..=scenario.cluster.brokers {
             healed.push(faults.disk_faults(&cluster, id, 0.0, 0.0));
-            match cluster.broker(id).status {
-                BrokerStatus::Crashed => healed.push(faults.restart(&mut cluster, id)),
-                BrokerStatus::Paused => healed.push(faults.resume(&mut cluster, id)),
-                BrokerStatus::Running => {}
-            }
+            let (kind, text) = match cluster.broker(id).status {
+                BrokerStatus::Crashed => (StepKind::Restart, faults.restart(&mut cluster, id)),
+                BrokerStatus::Paused => (StepKind::Resume, faults.resume(&mut cluster, id)),
+                BrokerStatus::Running => continue,
+            };
+            steps_fired.push(liveness_step(kind, vec![id], &text));
+            healed.push(text);
         }
         for client in &clients {
             faults.pause_node(client.node.id(), false);
@@ -285,6 +308,7 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         history,
         hw_series: truth.hw_series().clone(),
         steps_fired,
+        liveness_start_ms,
     }
 }
 
@@ -488,6 +512,25 @@ fn brokers_of(target: &Target, cluster: &SimCluster) -> Vec<u32> {
         }
         Target::Client(_) => Vec::new(),
     }
+}
+
+/// The brokers an action's targets name right now, ascending, for the timeline's lanes.
+fn brokers_named(action: &Action, cluster: &SimCluster) -> Vec<u32> {
+    let targets: Vec<&Target> = match action {
+        Action::Crash { target, .. }
+        | Action::Restart { target }
+        | Action::Pause { target }
+        | Action::Resume { target }
+        | Action::Clog { target }
+        | Action::Unclog { target }
+        | Action::DiskFaults { target, .. } => vec![target],
+        Action::Partition { from, to, .. } => from.iter().chain(to).collect(),
+        Action::Heal | Action::Network(_) => Vec::new(),
+    };
+    let mut brokers: Vec<u32> = targets.into_iter().flat_map(|t| brokers_of(t, cluster)).collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    brokers
 }
 
 fn each_broker(
