@@ -3,9 +3,10 @@
 //! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. Modules:
 //! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
 //! saw, [`check`] the history checker, [`ground_truth`] the runtime invariants,
-//! [`properties`] the names a run is judged by, [`verdict`] judging a run, [`trace`] the
-//! trace and its hash, [`workload`] the clients. Under `--cfg madsim` also [`cluster`],
-//! [`faults`] and [`runner`].
+//! [`properties`] the names a run is judged by, [`verdict`] judging a run, [`outcome`] what
+//! a run produced, [`report`] the Markdown, SVG and JSON reports, [`trace`] the trace and
+//! its hash, [`workload`] the clients. Under `--cfg madsim` also [`cluster`], [`faults`] and
+//! [`runner`].
 
 pub mod check;
 #[cfg(madsim)]
@@ -17,6 +18,7 @@ pub mod ground_truth;
 pub mod history;
 pub mod outcome;
 pub mod properties;
+pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
