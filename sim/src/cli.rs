@@ -1,11 +1,19 @@
 //! The `odradek-sim` command line (simulation build only).
+//!
+//! Commands: `run`, `sweep`, `swarm`, `replay`, `check-determinism`, `shrink`. Each run is
+//! a pure function of (scenario, seed, commit); every failing run prints the command that
+//! replays it.
 
 use clap::{Parser, Subcommand};
 use odradek_sim::outcome::RunOutcome;
-use odradek_sim::runner;
 use odradek_sim::scenario::{self, Scenario};
+use odradek_sim::verdict::Verdict;
+use odradek_sim::{runner, shrink, swarm};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 #[derive(Parser, Debug)]
 #[command(name = "odradek-sim", about = "Run odradek scenarios under deterministic simulation")]
@@ -23,6 +31,30 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run one scenario over a range of seeds, in parallel; list the failing seeds.
+    Sweep {
+        path: PathBuf,
+        /// Seeds as `A..B` (B excluded).
+        #[arg(long)]
+        seeds: String,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// Run only this shard of the seeds: `i/n` takes the seeds whose index is i mod n.
+        #[arg(long)]
+        shard: Option<String>,
+    },
+    /// Run scenarios drawn whole from seeds: cluster, workload and faults.
+    Swarm {
+        #[arg(long)]
+        seeds: String,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        #[arg(long)]
+        shard: Option<String>,
+        /// Where failing seeds' scenarios are written.
+        #[arg(long, default_value = "target/swarm-failures")]
+        keep: PathBuf,
+    },
     /// Run one scenario with one seed again, optionally printing its whole trace.
     Replay {
         path: PathBuf,
@@ -30,6 +62,24 @@ enum Command {
         seed: u64,
         #[arg(long)]
         trace: bool,
+        /// Print only the trace hash.
+        #[arg(long)]
+        hash: bool,
+    },
+    /// Run a scenario twice with one seed, in two separate processes, and compare traces.
+    CheckDeterminism {
+        path: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Turn a failing run into a minimal scenario file that still fails.
+    Shrink {
+        path: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        /// Where to write the minimal scenario (default: beside the original).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -38,29 +88,78 @@ pub fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    match cli.command {
+    let result = match cli.command {
         Command::Run { path, seed } => run(&path, seed),
-        Command::Replay { path, seed, trace } => replay(&path, seed, trace),
-    }
+        Command::Sweep { path, seeds, jobs, shard } => {
+            load_one(&path).and_then(|s| sweep(&s, &seeds, jobs, shard.as_deref()))
+        }
+        Command::Swarm { seeds, jobs, shard, keep } => {
+            swarm_seeds(&seeds, jobs, shard.as_deref(), &keep)
+        }
+        Command::Replay { path, seed, trace, hash } => {
+            load_one(&path).map(|s| replay(&s, seed, trace, hash))
+        }
+        Command::CheckDeterminism { path, seed } => {
+            load_one(&path).and_then(|s| check_determinism(&path, &s, seed))
+        }
+        Command::Shrink { path, seed, out } => {
+            load_one(&path).and_then(|s| shrink_scenario(&path, &s, seed, out))
+        }
+    };
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    })
 }
 
-fn load(path: &Path) -> Result<Vec<Scenario>, ExitCode> {
+fn load(path: &Path) -> Result<Vec<Scenario>, String> {
     let loaded = if path.is_dir() {
         scenario::load_dir(path)
     } else {
         scenario::load(path).map(|s| vec![s])
     };
-    loaded.map_err(|error| {
-        eprintln!("error: {error}");
-        ExitCode::from(2)
-    })
+    loaded.map_err(|e| e.to_string())
 }
 
-fn run(path: &Path, seed: Option<u64>) -> ExitCode {
-    let scenarios = match load(path) {
-        Ok(s) => s,
-        Err(code) => return code,
+fn load_one(path: &Path) -> Result<Scenario, String> {
+    let mut scenarios = load(path)?;
+    match scenarios.len() {
+        1 => Ok(scenarios.remove(0)),
+        n => Err(format!(
+            "{} holds {n} scenarios; this command takes one scenario file",
+            path.display()
+        )),
+    }
+}
+
+/// `A..B` into the seeds it names, keeping shard `i/n` if given.
+fn seeds(range: &str, shard: Option<&str>) -> Result<Vec<u64>, String> {
+    let (a, b) = range.split_once("..").ok_or_else(|| format!("--seeds {range:?} is not A..B"))?;
+    let a: u64 =
+        a.trim().parse().map_err(|_| format!("--seeds {range:?}: {a:?} is not a number"))?;
+    let b: u64 =
+        b.trim().parse().map_err(|_| format!("--seeds {range:?}: {b:?} is not a number"))?;
+    if b <= a {
+        return Err(format!("--seeds {range:?} is empty"));
+    }
+    let (index, count) = match shard {
+        None => (0, 1),
+        Some(shard) => {
+            let (i, n) =
+                shard.split_once('/').ok_or_else(|| format!("--shard {shard:?} is not i/n"))?;
+            let i: u64 = i.parse().map_err(|_| format!("--shard {shard:?}: bad index"))?;
+            let n: u64 = n.parse().map_err(|_| format!("--shard {shard:?}: bad count"))?;
+            if n == 0 || i >= n {
+                return Err(format!("--shard {shard:?}: need 0 <= i < n"));
+            }
+            (i, n)
+        }
     };
+    Ok((a..b).filter(|s| (s - a) % count == index).collect())
+}
+
+fn run(path: &Path, seed: Option<u64>) -> Result<ExitCode, String> {
+    let scenarios = load(path)?;
     let mut failed = 0;
     for scenario in &scenarios {
         let outcome = runner::run(scenario, seed.unwrap_or(scenario.seed));
@@ -74,23 +173,118 @@ fn run(path: &Path, seed: Option<u64>) -> ExitCode {
         scenarios.len(),
         scenarios.len() - failed
     );
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn replay(path: &Path, seed: u64, trace: bool) -> ExitCode {
-    let scenarios = match load(path) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let Some(scenario) = scenarios.first().filter(|_| scenarios.len() == 1) else {
-        eprintln!("error: replay takes one scenario file");
-        return ExitCode::from(2);
-    };
+/// Runs `scenario_for(seed)` for every seed on `jobs` threads, with a progress line; returns
+/// the outcomes in seed order.
+fn run_many(
+    seeds: &[u64],
+    jobs: usize,
+    scenario_for: impl Fn(u64) -> Scenario + Sync,
+) -> Vec<(Scenario, RunOutcome)> {
+    let next = AtomicU64::new(0);
+    let results = Mutex::new(Vec::with_capacity(seeds.len()));
+    let failed = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::SeqCst) as usize;
+                let Some(&seed) = seeds.get(index) else { break };
+                let scenario = scenario_for(seed);
+                let outcome = runner::run(&scenario, seed);
+                if !outcome.verdict.is_pass() {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut done = results.lock().expect("results lock");
+                done.push((scenario, outcome));
+                let width = 30;
+                let filled = done.len() * width / seeds.len();
+                eprint!(
+                    "\r[{}{}] {}/{} seeds, {} failed",
+                    "#".repeat(filled),
+                    ".".repeat(width - filled),
+                    done.len(),
+                    seeds.len(),
+                    failed.load(Ordering::SeqCst)
+                );
+                let _ = std::io::stderr().flush();
+            });
+        }
+    });
+    eprintln!();
+    let mut results = results.into_inner().expect("results lock");
+    results.sort_by_key(|(_, outcome)| outcome.seed);
+    results
+}
+
+fn sweep(
+    scenario: &Scenario,
+    range: &str,
+    jobs: usize,
+    shard: Option<&str>,
+) -> Result<ExitCode, String> {
+    let seeds = seeds(range, shard)?;
+    let results = run_many(&seeds, jobs, |_| scenario.clone());
+    let failures: Vec<&RunOutcome> =
+        results.iter().map(|(_, o)| o).filter(|o| !o.verdict.is_pass()).collect();
+    let source =
+        scenario.source.as_ref().map_or_else(|| scenario.name.clone(), |p| p.display().to_string());
+    println!(
+        "{}: {} seeds, {} passed, {} failed",
+        scenario.name,
+        seeds.len(),
+        seeds.len() - failures.len(),
+        failures.len()
+    );
+    for outcome in &failures {
+        println!("  seed {}: {}", outcome.seed, reasons(&outcome.verdict));
+        println!("    reproduce: odradek-sim replay {source} --seed {} --trace", outcome.seed);
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn swarm_seeds(
+    range: &str,
+    jobs: usize,
+    shard: Option<&str>,
+    keep: &Path,
+) -> Result<ExitCode, String> {
+    let seeds = seeds(range, shard)?;
+    for &seed in &seeds {
+        let s = swarm::scenario_for_seed(seed);
+        println!("seed {seed}: {}", s.why);
+    }
+    let results = run_many(&seeds, jobs, swarm::scenario_for_seed);
+    let mut failed = 0;
+    for (scenario, outcome) in &results {
+        if outcome.verdict.is_pass() {
+            continue;
+        }
+        failed += 1;
+        std::fs::create_dir_all(keep)
+            .map_err(|e| format!("cannot create {}: {e}", keep.display()))?;
+        let file = keep.join(format!("swarm-{}.toml", outcome.seed));
+        std::fs::write(&file, scenario::to_toml(scenario))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        println!("FAIL seed {}: {}", outcome.seed, reasons(&outcome.verdict));
+        println!(
+            "  kept {}; reproduce: odradek-sim replay {} --seed {} --trace",
+            file.display(),
+            file.display(),
+            outcome.seed
+        );
+    }
+    println!("swarm: {} seeds, {} passed, {failed} failed", seeds.len(), seeds.len() - failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn replay(scenario: &Scenario, seed: u64, trace: bool, hash_only: bool) -> ExitCode {
     let outcome = runner::run(scenario, seed);
+    if hash_only {
+        println!("{}", outcome.trace_hash);
+        return ExitCode::SUCCESS;
+    }
     if trace {
         for line in &outcome.trace {
             println!("{:>9}ms {:<12} {}", line.time_ms, line.source, line.text);
@@ -101,6 +295,73 @@ fn replay(path: &Path, seed: u64, trace: bool) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+fn check_determinism(
+    path: &Path,
+    scenario: &Scenario,
+    seed: Option<u64>,
+) -> Result<ExitCode, String> {
+    let seed = seed.unwrap_or(scenario.seed);
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let hash = || -> Result<String, String> {
+        let output = std::process::Command::new(&exe)
+            .args(["replay", &path.display().to_string(), "--seed", &seed.to_string(), "--hash"])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        if !output.status.success() {
+            return Err(format!("the replay failed: {}", String::from_utf8_lossy(&output.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let (first, second) = (hash()?, hash()?);
+    let same = first == second;
+    println!(
+        "{} {} seed {seed}: trace {first} then {second}",
+        if same { "DETERMINISTIC" } else { "NONDETERMINISTIC" },
+        scenario.name
+    );
+    Ok(if same { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn shrink_scenario(
+    path: &Path,
+    scenario: &Scenario,
+    seed: u64,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, String> {
+    let result = shrink::shrink(scenario, seed, |candidate, outcome| {
+        println!(
+            "  still fails with {} step(s), {} producer(s), {} consumer(s), {}ms: {}",
+            candidate.steps.len(),
+            candidate.producers.len(),
+            candidate.consumers.len(),
+            candidate.duration_ms,
+            reasons(&outcome.verdict)
+        );
+    });
+    let Some((minimal, outcome, runs)) = result else {
+        println!("{} passes with seed {seed}: nothing to shrink", scenario.name);
+        return Ok(ExitCode::SUCCESS);
+    };
+    let out = out.unwrap_or_else(|| path.with_file_name(format!("{}.toml", minimal.name)));
+    std::fs::write(&out, scenario::to_toml(&minimal))
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "minimal scenario after {runs} runs: {} ({})",
+        out.display(),
+        reasons(&outcome.verdict)
+    );
+    println!("reproduce: odradek-sim replay {} --seed {seed} --trace", out.display());
+    Ok(ExitCode::FAILURE)
+}
+
+fn reasons(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Pass => "pass".into(),
+        Verdict::Fail { reasons } => reasons.join("; "),
+        Verdict::Error { message } => message.clone(),
     }
 }
 
@@ -123,11 +384,9 @@ fn print_outcome(scenario: &Scenario, outcome: &RunOutcome) {
         counts.unwrap_or_default()
     );
     match &outcome.verdict {
-        odradek_sim::verdict::Verdict::Fail { reasons } => {
-            reasons.iter().for_each(|r| println!("      - {r}"))
-        }
-        odradek_sim::verdict::Verdict::Error { message } => println!("      - {message}"),
-        odradek_sim::verdict::Verdict::Pass => {}
+        Verdict::Fail { reasons } => reasons.iter().for_each(|r| println!("      - {r}")),
+        Verdict::Error { message } => println!("      - {message}"),
+        Verdict::Pass => {}
     }
     for claim in &outcome.claims {
         println!(

@@ -22,6 +22,9 @@ pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;
+#[cfg(madsim)]
+pub mod shrink;
+pub mod swarm;
 pub mod trace;
 pub mod verdict;
 pub mod workload;

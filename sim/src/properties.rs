@@ -81,14 +81,14 @@ pub const PROPERTIES: &[Property] = &[
         meaning: "two records of one send landed with others between them",
     },
     Property {
-        name: "missing-at-end",
-        kind: Invariant,
-        meaning: "an acknowledged record is not in its partition when the log is read in full after healing",
-    },
-    Property {
         name: "consumed-more-than-once",
         kind: Anomaly,
         meaning: "a group processed a record more than once",
+    },
+    Property {
+        name: "missing-at-end",
+        kind: Invariant,
+        meaning: "an acknowledged record is not in its partition when the log is read in full after healing",
     },
     Property {
         name: "hw-le-leo",

@@ -12,6 +12,9 @@
 mod condition;
 mod parse;
 mod tree;
+mod write;
+
+pub use write::to_toml;
 
 pub use parse::{load, load_dir, parse};
 

@@ -3,8 +3,9 @@
 //!
 //! Errors are Kafka's, with Kafka's messages where clients show them: TOPIC_ALREADY_EXISTS,
 //! INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_REPLICA_ASSIGNMENT, INVALID_CONFIG,
-//! INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_OR_PARTITION, TOPIC_DELETION_DISABLED. Only one
-//! broker holds replicas at this stage, so any replication factor above 1 is refused.
+//! INVALID_TOPIC_EXCEPTION, UNKNOWN_TOPIC_OR_PARTITION, TOPIC_DELETION_DISABLED,
+//! POLICY_VIOLATION. Only one broker holds replicas at this stage, so any replication factor
+//! above 1 is refused.
 
 use super::{str_bytes, validate_topic_name, Broker, PRODUCER_ID_BLOCK_SIZE};
 use crate::config::{ConfigSource, DescribedConfig, TopicConfig};
@@ -33,6 +34,13 @@ const RESOURCE_BROKER: i8 = 4;
 
 type Refusal = (ErrorCode, String);
 
+/// The most partitions one CreateTopics or CreatePartitions request may add, as Kafka's
+/// controller (`MAX_PARTITIONS_PER_BATCH`, KAFKA-17870 and KAFKA-19673). Without it a single
+/// request asking for 2^31-1 partitions made the broker build metadata for every one of them:
+/// memory and disk exhaustion from one frame of bad input.
+const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+
 impl<S: Storage> Broker<S> {
     pub(super) fn handle_create_topics(
         &mut self,
@@ -40,6 +48,23 @@ impl<S: Storage> Broker<S> {
         version: i16,
         request: CreateTopicsRequest,
     ) -> CreateTopicsResponse {
+        // Kafka refuses the whole request, every topic with POLICY_VIOLATION.
+        let partitions: i64 = request
+            .topics
+            .iter()
+            .map(|topic| match (topic.assignments.len(), topic.num_partitions) {
+                (0, -1) => i64::from(self.config.num_partitions),
+                (0, n) => i64::from(n.max(0)),
+                (assigned, _) => assigned as i64,
+            })
+            .sum();
+        if partitions > MAX_PARTITIONS_PER_REQUEST {
+            let topics = request.topics.into_iter().map(|topic| {
+                let result = CreatableTopicResult::default().with_name(topic.name);
+                refuse_topic(result, ErrorCode::PolicyViolation, TOO_MANY_PARTITIONS.into())
+            });
+            return CreateTopicsResponse::default().with_topics(topics.collect());
+        }
         let mut seen = BTreeMap::<String, usize>::new();
         for topic in &request.topics {
             *seen.entry(topic.name.0.to_string()).or_default() += 1;
@@ -258,6 +283,24 @@ impl<S: Storage> Broker<S> {
         now_ms: i64,
         request: CreatePartitionsRequest,
     ) -> CreatePartitionsResponse {
+        let added: i64 = request
+            .topics
+            .iter()
+            .map(|topic| {
+                let image = self.metadata.image();
+                let current = image.topic(topic.name.0.as_str()).map_or(0, |t| t.partitions.len());
+                (i64::from(topic.count) - current as i64).max(0)
+            })
+            .sum();
+        if added > MAX_PARTITIONS_PER_REQUEST {
+            let results = request.topics.into_iter().map(|topic| {
+                CreatePartitionsTopicResult::default()
+                    .with_name(topic.name)
+                    .with_error_code(ErrorCode::PolicyViolation.code())
+                    .with_error_message(Some(str_bytes(TOO_MANY_PARTITIONS)))
+            });
+            return CreatePartitionsResponse::default().with_results(results.collect());
+        }
         let mut results = Vec::with_capacity(request.topics.len());
         for topic in request.topics {
             let name = topic.name.0.to_string();

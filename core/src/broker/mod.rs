@@ -18,6 +18,7 @@ mod metadata;
 mod produce;
 
 use crate::config::{BrokerConfig, TopicConfig};
+use crate::log::batch::BatchError;
 use crate::log::LogError;
 use crate::metadata::store::{read_or_create_meta_properties, MetadataError, MetadataStore};
 use crate::metadata::{MetadataRecord, TopicImage, METADATA_TOPIC};
@@ -391,6 +392,11 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
 /// The Kafka error code for a log error.
 pub fn log_error_code(error: &LogError) -> ErrorCode {
     match error {
+        // Kafka's LogValidator: a count that disagrees with the offset range is an
+        // InvalidRecordException ("Inconsistent batch offset range"), not a corrupt batch.
+        LogError::CorruptBatch { source: BatchError::BadRecordCount { .. }, .. } => {
+            ErrorCode::InvalidRecord
+        }
         LogError::CorruptBatch { .. } | LogError::NoBatches => ErrorCode::CorruptMessage,
         LogError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
         LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,

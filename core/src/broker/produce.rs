@@ -1,11 +1,13 @@
 //! Produce: append producers' batches to partition leaders.
 //!
-//! Per partition: INVALID_REQUIRED_ACKS, UNKNOWN_TOPIC_OR_PARTITION, NOT_ENOUGH_REPLICAS,
-//! CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, KAFKA_STORAGE_ERROR, each with a message (v8+).
+//! Per partition: INVALID_REQUIRED_ACKS, UNKNOWN_TOPIC_OR_PARTITION, INVALID_RECORD,
+//! NOT_ENOUGH_REPLICAS, CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, KAFKA_STORAGE_ERROR, each with a
+//! message (v8+).
 //! acks=0 gets no response at all. An append may complete fetches waiting for data.
 
 use super::{log_error_code, str_bytes, Broker};
 use crate::config::TimestampType;
+use crate::log::batch::LOG_OVERHEAD_BYTES;
 use crate::partition::AppendError;
 use crate::protocol::ErrorCode;
 use crate::storage::Storage;
@@ -49,6 +51,7 @@ impl<S: Storage> Broker<S> {
                         ErrorCode::UnknownTopicOrPartition,
                         format!("no partition {name}-{index}"),
                     ))?;
+                    one_batch_v2(version, &records)?;
                     let info =
                         partition.append_as_leader(&records, acks, now_ms).map_err(
                             |e| match &e {
@@ -105,4 +108,77 @@ fn partition_timestamp_type<S: Storage>(
     partition: &crate::partition::Partition<S>,
 ) -> TimestampType {
     partition.settings().message_timestamp_type
+}
+
+/// Kafka's `ProduceRequest.validateRecords` (v3+): a partition's records are exactly one whole
+/// RecordBatch v2. No whole batch, a batch of another magic, or a second batch is
+/// INVALID_RECORD (an `InvalidRecordException` since KIP-467), which odradek answered with
+/// CORRUPT_MESSAGE before; a length too small for any batch is CORRUPT_MESSAGE, as Kafka's
+/// batch iterator says. What the batch holds (CRC, sizes, counts) the log validates next.
+fn one_batch_v2(version: i16, records: &[u8]) -> Result<(), (ErrorCode, String)> {
+    /// Kafka's `LegacyRecord.RECORD_OVERHEAD_V0`: the smallest length of anything batch-like.
+    const MIN_RECORD_OVERHEAD: i32 = 14;
+    /// Bytes up to and including the magic byte.
+    const HEADER_UP_TO_MAGIC: usize = 17;
+    let invalid = |what: &str| {
+        Err((ErrorCode::InvalidRecord, format!("Produce requests with version {version} {what}")))
+    };
+    // The size of the whole batch at `rest`'s start, or `None` when there is none.
+    let whole_batch = |rest: &[u8]| -> Result<Option<usize>, (ErrorCode, String)> {
+        if rest.len() < HEADER_UP_TO_MAGIC {
+            return Ok(None);
+        }
+        let length = i32::from_be_bytes(rest[8..12].try_into().expect("4 bytes"));
+        if length < MIN_RECORD_OVERHEAD {
+            return Err((
+                ErrorCode::CorruptMessage,
+                format!(
+                    "Record size {length} is less than the minimum record overhead \
+                     ({MIN_RECORD_OVERHEAD})"
+                ),
+            ));
+        }
+        let size = LOG_OVERHEAD_BYTES + length as usize;
+        Ok((rest.len() >= size).then_some(size))
+    };
+    let Some(size) = whole_batch(records)? else {
+        return invalid("must have at least one record batch per partition");
+    };
+    if records[16] != 2 {
+        return invalid("are only allowed to contain record batches with magic version 2");
+    }
+    if whole_batch(&records[size..])?.is_some() {
+        return invalid("are only allowed to contain exactly one record batch per partition");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::tests::batch;
+
+    #[test]
+    fn one_whole_v2_batch_passes_and_anything_else_is_invalid_record() {
+        let one = batch(2, 0).to_vec();
+        assert_eq!(one_batch_v2(9, &one), Ok(()));
+        let code = |records: &[u8]| one_batch_v2(9, records).map_err(|(code, _)| code);
+        assert_eq!(code(&[]), Err(ErrorCode::InvalidRecord), "no batch");
+        assert_eq!(code(&one[..one.len() - 1]), Err(ErrorCode::InvalidRecord), "no whole batch");
+        let mut magic_1 = one.clone();
+        magic_1[16] = 1;
+        let (code_1, message) = one_batch_v2(9, &magic_1).unwrap_err();
+        assert_eq!(code_1, ErrorCode::InvalidRecord);
+        assert!(message.contains("magic version 2"), "{message}");
+        let mut two = one.clone();
+        two.extend_from_slice(&one);
+        assert_eq!(code(&two), Err(ErrorCode::InvalidRecord), "two batches");
+        let mut tiny = one.clone();
+        tiny[8..12].copy_from_slice(&3i32.to_be_bytes());
+        assert_eq!(code(&tiny), Err(ErrorCode::CorruptMessage), "a length below any batch");
+        // Trailing bytes that are not a whole batch are the log's to refuse, not this check's.
+        let mut trailing = one.clone();
+        trailing.extend_from_slice(&[0; 5]);
+        assert_eq!(one_batch_v2(9, &trailing), Ok(()));
+    }
 }

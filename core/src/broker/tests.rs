@@ -241,6 +241,18 @@ fn produce_errors_are_per_partition_kafka_codes_with_messages() {
     let (error, message) = code(h.produce("t", 0, 1, Bytes::from(corrupt)));
     assert_eq!(error, ErrorCode::CorruptMessage.code());
     assert!(message.unwrap().contains("CRC mismatch"));
+    // Kafka's ProduceRequest.validateRecords and LogValidator: INVALID_RECORD, not corrupt.
+    let mut magic_1 = three_records().to_vec();
+    magic_1[16] = 1;
+    let (error, message) = code(h.produce("t", 0, 1, Bytes::from(magic_1)));
+    assert_eq!(error, ErrorCode::InvalidRecord.code());
+    assert!(message.unwrap().contains("magic version 2"));
+    assert_eq!(code(h.produce("t", 0, 1, Bytes::new())).0, ErrorCode::InvalidRecord.code());
+    let mut count = three_records().to_vec();
+    count[57..61].copy_from_slice(&7i32.to_be_bytes()); // recordCount, under the CRC
+    let crc = crc32c::crc32c(&count[21..]);
+    count[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(code(h.produce("t", 0, 1, Bytes::from(count))).0, ErrorCode::InvalidRecord.code());
     h.create_topic("strict", 1, &[("min.insync.replicas", "2")]);
     assert_eq!(
         code(h.produce("strict", 0, -1, three_records())).0,
@@ -491,6 +503,66 @@ fn create_partitions_only_grows_topics() {
         r.results[0].error_message.as_deref(),
         Some("Topic currently has 3 partitions, which is higher than the requested 2.")
     );
+}
+
+#[test]
+fn more_than_ten_thousand_new_partitions_in_one_request_is_a_policy_violation() {
+    // Bad input from the network: 2^31-1 partitions used to be built, record by record.
+    let mut h = Harness::new(&[]);
+    let topic = |name: &str, partitions: i32| {
+        CreatableTopic::default()
+            .with_name(TopicName(str_bytes(name)))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+    };
+    let create =
+        |topics| RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(topics));
+    let ResponseKind::CreateTopics(r) =
+        h.call(ApiKey::CreateTopics, 7, create(vec![topic("huge", i32::MAX), topic("t", 1)]))
+    else {
+        panic!()
+    };
+    let codes: Vec<i16> = r.topics.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, vec![ErrorCode::PolicyViolation.code(); 2], "the whole request is refused");
+    assert_eq!(
+        r.topics[0].error_message.as_deref(),
+        Some("Excessively large number of partitions per request.")
+    );
+    assert!(h.broker().metadata.image().topic("t").is_none());
+    // The limit is on the sum; exactly 10,000 is allowed (validate_only: nothing is built).
+    let ResponseKind::CreateTopics(r) =
+        h.call(ApiKey::CreateTopics, 7, create(vec![topic("a", 6_000), topic("b", 4_001)]))
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, ErrorCode::PolicyViolation.code());
+    let ResponseKind::CreateTopics(r) = h.call(
+        ApiKey::CreateTopics,
+        7,
+        RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_topics(vec![topic("a", 6_000), topic("b", 4_000)])
+                .with_validate_only(true),
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.topics.iter().map(|t| t.error_code).collect::<Vec<_>>(), vec![0, 0]);
+
+    h.create_topic("t", 1, &[]);
+    let ResponseKind::CreatePartitions(r) = h.call(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(
+            vec![CreatePartitionsTopic::default()
+                .with_name(TopicName(str_bytes("t")))
+                .with_count(i32::MAX)],
+        )),
+    ) else {
+        panic!()
+    };
+    assert_eq!(r.results[0].error_code, ErrorCode::PolicyViolation.code());
+    assert_eq!(h.broker().partition("t", 1).map(|_| ()), None, "no partition was added");
 }
 
 #[test]

@@ -165,7 +165,11 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     if computed != header.crc {
         return Err(BatchError::CrcMismatch { stored: header.crc, computed });
     }
-    if header.last_offset_delta < 0 || header.record_count != header.last_offset_delta + 1 {
+    // In i64: a producer can send lastOffsetDelta = i32::MAX with a CRC that matches, and
+    // `delta + 1` in i32 overflowed (a panic with overflow checks on, which took the broker
+    // task and with it the whole broker down).
+    let count_from_offsets = i64::from(header.last_offset_delta) + 1;
+    if header.last_offset_delta < 0 || i64::from(header.record_count) != count_from_offsets {
         return Err(BatchError::BadRecordCount {
             record_count: header.record_count,
             last_offset_delta: header.last_offset_delta,
@@ -320,6 +324,22 @@ pub(crate) mod tests {
         let mut magic = bytes.to_vec();
         magic[MAGIC_POSITION] = 1;
         assert!(matches!(validate(&magic), Err(BatchError::BadMagic { magic: 1 })));
+    }
+
+    #[test]
+    fn a_last_offset_delta_of_i32_max_is_a_bad_record_count_not_an_overflow() {
+        let mut lying = batch(1, 0).to_vec();
+        lying[23..27].copy_from_slice(&i32::MAX.to_be_bytes());
+        let crc = crc32c::crc32c(&lying[CRC_START..]);
+        lying[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            validate(&lying),
+            Err(BatchError::BadRecordCount { record_count: 1, last_offset_delta: i32::MAX })
+        );
+        lying[57..61].copy_from_slice(&i32::MIN.to_be_bytes());
+        let crc = crc32c::crc32c(&lying[CRC_START..]);
+        lying[CRC_POSITION..CRC_POSITION + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(validate(&lying), Err(BatchError::BadRecordCount { .. })));
     }
 
     #[test]

@@ -166,6 +166,10 @@ async fn accept_loop(
 enum ConnectionClosed {
     #[error("frame size {size} is outside [0, socket.request.max.bytes = {max}]")]
     FrameSize { size: i32, max: usize },
+    /// The client announced a frame and closed before sending all of it: bad input, so it is
+    /// logged like the others (a close between frames is an ordinary end and is not).
+    #[error("frame ended after {got} of {size} bytes")]
+    ShortFrame { got: usize, size: i32 },
     #[error("{0}")]
     Decode(#[from] protocol::DecodeError),
     #[error("cannot encode the response: {0}")]
@@ -198,11 +202,7 @@ async fn serve_connection(
             let mut frame = Vec::new();
             (&mut reader).take(size as u64).read_to_end(&mut frame).await?;
             if frame.len() < size as usize {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("frame ended after {} of {size} bytes", frame.len()),
-                )
-                .into());
+                return Err(ConnectionClosed::ShortFrame { got: frame.len(), size });
             }
             let response = match protocol::decode_request(Bytes::from(frame))? {
                 Decoded::Reply(reply) => reply,

@@ -75,8 +75,12 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
         |reason: String| DecodeError::Malformed { api_key, api_version, correlation_id, reason };
 
     // A client newer than us: answer ApiVersions v0 with UNSUPPORTED_VERSION and our table,
-    // without decoding a body we do not know (KIP-511).
-    if api_key == ApiKey::ApiVersions && api_version > range.max_version {
+    // without decoding a body we do not know (KIP-511). Kafka does this for every version it
+    // does not support, a negative one too (`RequestContext.isUnsupportedApiVersionsRequest`);
+    // odradek used to close the connection on those below v0.
+    if api_key == ApiKey::ApiVersions
+        && !(range.min_version..=range.max_version).contains(&api_version)
+    {
         let body = ResponseKind::ApiVersions(versions::api_versions_response(
             ErrorCode::UnsupportedVersion.code(),
         ));
@@ -221,21 +225,23 @@ mod tests {
     }
 
     #[test]
-    fn a_too_new_api_versions_request_gets_a_v0_answer_with_unsupported_version() {
-        let mut frame = BytesMut::new();
-        frame.put_i16(ApiKey::ApiVersions as i16);
-        frame.put_i16(9);
-        frame.put_i32(11);
-        frame.put_slice(&[0xde, 0xad]); // a body from the future we must not parse
-        let Decoded::Reply(Some(reply)) = decode_request(frame.freeze()).unwrap() else {
-            panic!("a reply")
-        };
-        let mut r = reply.slice(4..);
-        assert_eq!(r.get_i32(), 11, "correlation id, response header v0");
-        let body = ApiVersionsResponse::decode(&mut r, 0).unwrap();
-        assert_eq!(body.error_code, ErrorCode::UnsupportedVersion.code());
-        assert_eq!(body.api_keys.len(), versions::SUPPORTED_APIS.len());
-        assert!(!r.has_remaining());
+    fn an_unsupported_api_versions_request_gets_a_v0_answer_with_unsupported_version() {
+        for version in [9, i16::MAX, -1, i16::MIN] {
+            let mut frame = BytesMut::new();
+            frame.put_i16(ApiKey::ApiVersions as i16);
+            frame.put_i16(version);
+            frame.put_i32(11);
+            frame.put_slice(&[0xde, 0xad]); // a body from the future we must not parse
+            let Decoded::Reply(Some(reply)) = decode_request(frame.freeze()).unwrap() else {
+                panic!("a reply to v{version}")
+            };
+            let mut r = reply.slice(4..);
+            assert_eq!(r.get_i32(), 11, "correlation id, response header v0");
+            let body = ApiVersionsResponse::decode(&mut r, 0).unwrap();
+            assert_eq!(body.error_code, ErrorCode::UnsupportedVersion.code());
+            assert_eq!(body.api_keys.len(), versions::SUPPORTED_APIS.len());
+            assert!(!r.has_remaining());
+        }
     }
 
     #[test]

@@ -43,7 +43,11 @@ pub async fn run(
             }
         }
     };
+    // Sends follow an absolute schedule (send n at start + n/rate), several at once when the
+    // schedule is behind: sleeping 1/rate after each send would cap the rate at 1,000/s,
+    // since a (simulated) sleep lasts at least a millisecond.
     let period = Duration::from_secs_f64(1.0 / spec.rate_per_sec.max(0.001));
+    let schedule_start = tokio::time::Instant::now();
     let mut deliveries = Vec::new();
     let mut sequence: u64 = 0;
     while !*stop.borrow() && spec.count.is_none_or(|count| sequence < count) {
@@ -99,10 +103,13 @@ pub async fn run(
             }
         }
         sequence += 1;
-        tokio::select! {
-            biased;
-            _ = stop.changed() => {}
-            _ = tokio::time::sleep(period) => {}
+        let next_at = schedule_start + period.mul_f64(sequence as f64);
+        if next_at > tokio::time::Instant::now() {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep_until(next_at) => {}
+            }
         }
     }
     for delivery in deliveries {
