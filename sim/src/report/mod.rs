@@ -1,7 +1,7 @@
 //! Reports: what the scenario catalog measured, as Markdown, SVG and JSON files.
 //!
 //! Inputs: scenarios and the [`RunOutcome`]s of their runs; [`ScenarioRuns`] is one scenario
-//! run over N seeds, the first run being the one its page shows (the scenario's own seed).
+//! run over N seeds; its page shows the run of the scenario's own seed (else the first).
 //! Outputs:
 //! - per run: a Markdown page ([`scenario_page`]), a timeline ([`timeline_svg`]) and a JSON
 //!   summary ([`outcome_json`]);
@@ -54,12 +54,21 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-/// One scenario run over several seeds. The first run is the one the scenario's page, SVG
-/// and JSON show; the page lists the others' verdicts and counts.
+/// One scenario run over several seeds. The scenario's page, SVG and JSON show one run
+/// ([`ScenarioRuns::shown`]); the page lists every seed's verdict and counts.
 #[derive(Clone, Debug)]
 pub struct ScenarioRuns {
     pub scenario: Scenario,
     pub runs: Vec<RunOutcome>,
+}
+
+impl ScenarioRuns {
+    /// The run the scenario's page shows: the one with the scenario's own seed (what `run`
+    /// uses by default), else the first. Panics when there is no run.
+    pub fn shown(&self) -> &RunOutcome {
+        assert!(!self.runs.is_empty(), "scenario {} has no runs", self.scenario.name);
+        self.runs.iter().find(|r| r.seed == self.scenario.seed).unwrap_or(&self.runs[0])
+    }
 }
 
 /// The counts reports compare, from one judged run.
@@ -172,7 +181,7 @@ const SCENARIO_FILE_EXTENSIONS: &[&str] = &["md", "svg", "json"];
 /// ```text
 /// dir/index.md                 claims, scenarios and bug ids with verdicts
 /// dir/matrix.md                the delivery-semantics matrix
-/// dir/scenarios/<name>.md      the page of the scenario's first run (other seeds in a table)
+/// dir/scenarios/<name>.md      the page of the shown run (every seed in a table)
 /// dir/scenarios/<name>.svg     its timeline
 /// dir/scenarios/<name>.json    its JSON summary
 /// ```
@@ -209,10 +218,10 @@ pub fn write_reports(dir: &Path, all: &[ScenarioRuns]) -> io::Result<Vec<PathBuf
     write(dir.join("matrix.md"), matrix(all))?;
     for runs in all {
         let name = &runs.scenario.name;
-        let first = &runs.runs[0];
+        let shown = runs.shown();
         write(scenarios_dir.join(format!("{name}.md")), scenario_runs_page(runs))?;
-        write(scenarios_dir.join(format!("{name}.svg")), timeline_svg(&runs.scenario, first))?;
-        write(scenarios_dir.join(format!("{name}.json")), outcome_json(first))?;
+        write(scenarios_dir.join(format!("{name}.svg")), timeline_svg(&runs.scenario, shown))?;
+        write(scenarios_dir.join(format!("{name}.json")), outcome_json(shown))?;
     }
 
     for entry in std::fs::read_dir(&scenarios_dir)? {

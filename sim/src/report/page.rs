@@ -27,12 +27,12 @@ pub fn scenario_page(scenario: &Scenario, outcome: &RunOutcome) -> String {
     page(scenario, outcome, &[])
 }
 
-/// The page of the first run of `runs`, with a table of every seed's verdict and counts.
+/// The page of the shown run of `runs` ([`ScenarioRuns::shown`]), with a table of every
+/// seed's verdict and counts.
 ///
 /// Panics when `runs.runs` is empty ([`super::write_reports`] checks it first).
 pub fn scenario_runs_page(runs: &ScenarioRuns) -> String {
-    assert!(!runs.runs.is_empty(), "scenario {} has no runs", runs.scenario.name);
-    page(&runs.scenario, &runs.runs[0], &runs.runs)
+    page(&runs.scenario, runs.shown(), &runs.runs)
 }
 
 fn page(scenario: &Scenario, outcome: &RunOutcome, seeds: &[RunOutcome]) -> String {

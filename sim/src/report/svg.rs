@@ -352,10 +352,13 @@ pub fn timeline_svg(scenario: &Scenario, outcome: &RunOutcome) -> String {
             &format!(r#"fill="{COLOR_LIVENESS}" fill-opacity="0.8""#),
         );
         svg.end_group();
+        // Inside the band when it is wide enough, else ending where it starts.
+        let (label_x, anchor) =
+            if PLOT_RIGHT - x >= 90.0 { (x + 4.0, "start") } else { (x - 4.0, "end") };
         svg.text(
-            x + 4.0,
+            label_x,
             TITLE_HEIGHT - 3.0,
-            "start",
+            anchor,
             &format!(r#"font-size="10" fill="{COLOR_RESTART}""#),
             "liveness phase",
         );
@@ -424,6 +427,15 @@ fn nice_step(at_least: u64) -> u64 {
     10u64.pow(19)
 }
 
+/// `200 ms`, `1 s`, `1.5 s`.
+fn duration_label(ms: u64) -> String {
+    match ms {
+        ms if ms % 1000 == 0 => format!("{} s", ms / 1000),
+        ms if ms > 1000 && ms % 100 == 0 => format!("{}.{} s", ms / 1000, (ms % 1000) / 100),
+        ms => format!("{ms} ms"),
+    }
+}
+
 /// Tick times and labels: a nice step giving at most ten intervals.
 fn ticks(duration_ms: u64) -> Vec<(u64, String)> {
     let step = nice_step(duration_ms.div_ceil(10));
@@ -443,14 +455,16 @@ fn ticks(duration_ms: u64) -> Vec<(u64, String)> {
 }
 
 /// A lane's name, right-aligned left of the plot, with an optional second line.
-fn lane_label(svg: &mut Svg, top: f64, height: f64, name: &str, detail: Option<&str>) {
-    let middle = top + height / 2.0;
-    let name_y = if detail.is_some() { middle - 2.0 } else { middle + 4.0 };
-    svg.text(PLOT_LEFT - 8.0, name_y, "end", &format!(r#"fill="{COLOR_TEXT}""#), name);
-    if let Some(detail) = detail {
+/// A lane's name, right-aligned left of the plot, with smaller detail lines under it; the
+/// block is centred on the lane.
+fn lane_label(svg: &mut Svg, top: f64, height: f64, name: &str, details: &[&str]) {
+    const LINE_HEIGHT: f64 = 13.0;
+    let first = top + height / 2.0 - details.len() as f64 * LINE_HEIGHT / 2.0 + 4.0;
+    svg.text(PLOT_LEFT - 8.0, first, "end", &format!(r#"fill="{COLOR_TEXT}""#), name);
+    for (i, detail) in details.iter().enumerate() {
         svg.text(
             PLOT_LEFT - 8.0,
-            middle + 11.0,
+            first + (i + 1) as f64 * LINE_HEIGHT,
             "end",
             &format!(r#"font-size="10" fill="{COLOR_MUTED}""#),
             detail,
@@ -460,7 +474,7 @@ fn lane_label(svg: &mut Svg, top: f64, height: f64, name: &str, detail: Option<&
 
 fn broker_lanes(svg: &mut Svg, scale: Scale, layout: &Layout, outcome: &RunOutcome) {
     for &(id, top) in &layout.brokers {
-        lane_label(svg, top, BROKER_LANE_HEIGHT, &format!("broker-{id}"), None);
+        lane_label(svg, top, BROKER_LANE_HEIGHT, &format!("broker-{id}"), &[]);
         let events: Vec<&StepFired> = outcome
             .steps_fired
             .iter()
@@ -539,7 +553,7 @@ fn hw_lanes(svg: &mut Svg, scale: Scale, layout: &Layout, outcome: &RunOutcome) 
         } else {
             format!("HW, max {hw_max}")
         };
-        lane_label(svg, top, HW_LANE_HEIGHT, &key.to_string(), Some(&detail));
+        lane_label(svg, top, HW_LANE_HEIGHT, &key.to_string(), &[&detail]);
         let bottom = top + HW_LANE_HEIGHT - 4.0;
         let y = |hw: i64| bottom - (hw.max(0) as f64) * (HW_LANE_HEIGHT - 10.0) / hw_max as f64;
         // One polyline per run of points with the same leader. x is rounded to whole pixels
@@ -624,7 +638,7 @@ fn fault_lane(
     outcome: &RunOutcome,
 ) {
     let top = layout.faults;
-    lane_label(svg, top, FAULT_LANE_HEIGHT, "faults", Some("network, disk, clients"));
+    lane_label(svg, top, FAULT_LANE_HEIGHT, "faults", &["network, disk, clients"]);
     let end = outcome.liveness_start_ms.unwrap_or(scale.duration_ms);
     let action_of =
         |fired: &StepFired| fired.step.and_then(|i| scenario.steps.get(i)).map(|s| &s.action);
@@ -765,7 +779,7 @@ fn client_lane(svg: &mut Svg, scale: Scale, layout: &Layout, outcome: &RunOutcom
         top,
         CLIENT_LANE_HEIGHT,
         "clients",
-        Some(&format!("acked per {bucket_ms} ms, max {acked_max}")),
+        &[&format!("acked per {}", duration_label(bucket_ms)), &format!("max {acked_max}")],
     );
     let bars_top = top + 24.0;
     let bars_height = CLIENT_LANE_HEIGHT - 26.0;

@@ -866,3 +866,12 @@ fn a_long_high_watermark_series_stays_small_in_the_timeline() {
     assert_well_formed(&svg);
     assert!(svg.len() < 60_000, "the timeline is {} bytes", svg.len());
 }
+
+#[test]
+fn the_page_shows_the_run_of_the_scenarios_own_seed() {
+    let sweep = runs(kitchen_sink(), &[(5, 0, 0), (7, 2, 0), (9, 0, 0)]);
+    assert_eq!(sweep.shown().seed, 7, "kitchen-sink's own seed");
+    assert!(scenario_runs_page(&sweep).contains("This page shows seed 7;"));
+    let other = runs(steady(), &[(5, 0, 0), (6, 0, 0)]);
+    assert_eq!(other.shown().seed, 5, "without its own seed, the first run");
+}
