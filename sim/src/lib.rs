@@ -4,9 +4,9 @@
 //! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
 //! saw, [`check`] the history checker, [`ground_truth`] the runtime invariants,
 //! [`properties`] the names a run is judged by, [`measure`] the end-of-run metrics and
-//! checks, [`verdict`] judging a run, [`trace`] the trace and its hash, [`workload`] the
-//! clients. Under `--cfg madsim` also [`cluster`],
-//! [`faults`] and [`runner`].
+//! checks, [`verdict`] judging a run, [`outcome`] what a run produced, [`report`] the
+//! Markdown, SVG and JSON reports, [`trace`] the trace and its hash, [`workload`] the clients.
+//! Under `--cfg madsim` also [`cluster`], [`faults`] and [`runner`].
 
 pub mod check;
 #[cfg(madsim)]
@@ -19,6 +19,7 @@ pub mod history;
 pub mod measure;
 pub mod outcome;
 pub mod properties;
+pub mod report;
 #[cfg(madsim)]
 pub mod runner;
 pub mod scenario;

@@ -21,7 +21,7 @@ use crate::faults::FaultInjector;
 use crate::ground_truth::GroundTruth;
 use crate::history::{AdminKind, Outcome, TopicPartitionKey};
 use crate::measure::{measure, missing_at_end, offsets_dense, EndOfRun};
-use crate::outcome::RunOutcome;
+use crate::outcome::{RunOutcome, StepFired, StepKind};
 use crate::properties::PROPERTIES;
 use crate::scenario::{Action, ConsumerMode, Scenario, Target, Trigger};
 use crate::trace::Trace;
@@ -185,10 +185,19 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
             }
         }
         for index in &fired {
-            let text = apply(&scenario.steps[*index].action, &mut cluster, &mut faults, &mut steps);
+            let action = &scenario.steps[*index].action;
+            // Resolved before the action runs: a leader target names who leads now.
+            let brokers = brokers_named(action, &cluster);
+            let text = apply(action, &mut cluster, &mut faults, &mut steps);
             let line = format!("step {} (line {}): {text}", index + 1, scenario.steps[*index].line);
-            recorder.trace("supervisor", line.clone());
-            steps_fired.push((now, line));
+            recorder.trace("supervisor", line);
+            steps_fired.push(StepFired {
+                time_ms: now,
+                step: Some(*index),
+                kind: StepKind::of(action),
+                brokers,
+                text,
+            });
         }
         pending.retain(|i| !fired.contains(i));
         let next_at = pending.iter().filter_map(|&i| match scenario.steps[i].trigger {
@@ -211,15 +220,29 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
 
     // Liveness phase: heal everything, then every acknowledged record must become readable.
     let mut liveness_failures = Vec::new();
+    let mut liveness_start_ms = None;
     if scenario.liveness.enabled {
-        let mut healed = vec![faults.heal(), faults.reset_network()];
+        let now = recorder.now_ms();
+        liveness_start_ms = Some(now);
+        let heal = faults.heal();
+        let mut healed = vec![heal.clone(), faults.reset_network()];
+        let liveness_step = |kind, brokers, text: &String| StepFired {
+            time_ms: now,
+            step: None,
+            kind,
+            brokers,
+            text: text.clone(),
+        };
+        steps_fired.push(liveness_step(StepKind::Heal, Vec::new(), &heal));
         for id in 1..=scenario.cluster.brokers {
             healed.push(faults.disk_faults(&cluster, id, DiskFaults::default()));
-            match cluster.broker(id).status {
-                BrokerStatus::Crashed => healed.push(faults.restart(&mut cluster, id)),
-                BrokerStatus::Paused => healed.push(faults.resume(&mut cluster, id)),
-                BrokerStatus::Running => {}
-            }
+            let (kind, text) = match cluster.broker(id).status {
+                BrokerStatus::Crashed => (StepKind::Restart, faults.restart(&mut cluster, id)),
+                BrokerStatus::Paused => (StepKind::Resume, faults.resume(&mut cluster, id)),
+                BrokerStatus::Running => continue,
+            };
+            steps_fired.push(liveness_step(kind, vec![id], &text));
+            healed.push(text);
         }
         for client in &steps.clients {
             faults.pause_node(client.node.id(), false);
@@ -353,6 +376,7 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         steps_fired,
         metrics: metrics.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
         admin,
+        liveness_start_ms,
     }
 }
 
@@ -559,6 +583,15 @@ fn brokers_of(target: &Target, cluster: &SimCluster) -> Vec<u32> {
         }
         Target::Client(_) => Vec::new(),
     }
+}
+
+/// The brokers an action's targets name right now, ascending, for the timeline's lanes.
+fn brokers_named(action: &Action, cluster: &SimCluster) -> Vec<u32> {
+    let mut brokers: Vec<u32> =
+        action.targets().iter().flat_map(|t| brokers_of(t, cluster)).collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    brokers
 }
 
 fn each_broker(

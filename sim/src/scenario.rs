@@ -14,7 +14,7 @@ mod parse;
 mod tree;
 mod write;
 
-pub use write::to_toml;
+pub use write::{action_fields, to_toml};
 
 pub use parse::{load, load_dir, parse};
 
@@ -285,6 +285,27 @@ pub enum Action {
         topic: String,
         partition: i32,
     },
+}
+
+impl Action {
+    /// The targets an action names (a seek names its consumer as `client(<id>)`).
+    pub fn targets(&self) -> Vec<Target> {
+        match self {
+            Action::Crash { target, .. }
+            | Action::Restart { target }
+            | Action::Pause { target }
+            | Action::Resume { target }
+            | Action::Clog { target }
+            | Action::Unclog { target }
+            | Action::DiskFaults { target, .. } => vec![target.clone()],
+            Action::Partition { from, to, .. } => from.iter().chain(to).cloned().collect(),
+            Action::Seek { client, .. } => vec![Target::Client(client.clone())],
+            Action::Heal
+            | Action::Network(_)
+            | Action::CreatePartitions { .. }
+            | Action::ListOffsets { .. } => Vec::new(),
+        }
+    }
 }
 
 /// When a step runs.

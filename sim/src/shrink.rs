@@ -79,20 +79,7 @@ fn reductions(s: &Scenario) -> Vec<Scenario> {
 
 /// Whether a step acts on the client `id` (a step left without its client cannot run).
 fn mentions(step: &crate::scenario::Step, id: &str) -> bool {
-    use crate::scenario::Action::*;
-    let is_client = |t: &Target| matches!(t, Target::Client(c) if c == id);
-    match &step.action {
-        Crash { target, .. }
-        | Restart { target }
-        | Pause { target }
-        | Resume { target }
-        | Clog { target }
-        | Unclog { target }
-        | DiskFaults { target, .. } => is_client(target),
-        Partition { from, to, .. } => from.iter().chain(to).any(is_client),
-        Seek { client, .. } => client == id,
-        Heal | Network(_) | CreatePartitions { .. } | ListOffsets { .. } => false,
-    }
+    step.action.targets().iter().any(|t| matches!(t, Target::Client(c) if c == id))
 }
 
 /// A candidate as the file it would be saved as; `None` if it is not a valid scenario.

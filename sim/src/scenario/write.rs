@@ -37,6 +37,76 @@ fn targets(targets: &[Target]) -> String {
     list(targets.iter().map(|t| quote(&t.to_string())))
 }
 
+/// A step's action as scenario-file keys and TOML literals, `do` first: what the file writer
+/// puts on separate lines and the report page on one.
+pub fn action_fields(action: &Action) -> Vec<(&'static str, String)> {
+    let verb = |v: &str| ("do", quote(v));
+    let target = |t: &Target| ("target", quote(&t.to_string()));
+    match action {
+        Action::Crash { target: t, kind } => {
+            let mode = match kind {
+                CrashKind::KeepPageCache => "keep-page-cache",
+                CrashKind::LosePageCache => "lose-page-cache",
+                CrashKind::TornWrites => "torn-writes",
+            };
+            vec![verb("crash"), target(t), ("mode", quote(mode))]
+        }
+        Action::Restart { target: t } => vec![verb("restart"), target(t)],
+        Action::Pause { target: t } => vec![verb("pause"), target(t)],
+        Action::Resume { target: t } => vec![verb("resume"), target(t)],
+        Action::Clog { target: t } => vec![verb("clog"), target(t)],
+        Action::Unclog { target: t } => vec![verb("unclog"), target(t)],
+        Action::Partition { from, to, one_way } => {
+            vec![
+                verb("partition"),
+                ("from", targets(from)),
+                ("to", targets(to)),
+                ("one_way", one_way.to_string()),
+            ]
+        }
+        Action::Heal => vec![verb("heal")],
+        Action::Network(network) => {
+            let (min, max) = network.latency_ms;
+            vec![
+                verb("network"),
+                ("latency_ms", format!("[{min}, {max}]")),
+                ("packet_loss", format!("{:?}", network.packet_loss)),
+            ]
+        }
+        Action::DiskFaults {
+            target: t,
+            read_corruption_probability,
+            io_error_probability,
+            sync_is_noop,
+        } => vec![
+            verb("disk-faults"),
+            target(t),
+            ("read_corruption_probability", format!("{read_corruption_probability:?}")),
+            ("io_error_probability", format!("{io_error_probability:?}")),
+            ("sync_is_noop", sync_is_noop.to_string()),
+        ],
+        Action::Seek { client, partition, to } => {
+            let offset = match to {
+                SeekTo::Earliest => quote("earliest"),
+                SeekTo::Latest => quote("latest"),
+                SeekTo::Offset(offset) => offset.to_string(),
+            };
+            let mut fields =
+                vec![verb("seek"), target(&Target::Client(client.clone())), ("offset", offset)];
+            fields.extend(partition.map(|p| ("partition", p.to_string())));
+            fields
+        }
+        Action::CreatePartitions { topic, count } => {
+            vec![verb("create-partitions"), ("topic", quote(topic)), ("count", count.to_string())]
+        }
+        Action::ListOffsets { topic, partition } => vec![
+            verb("list-offsets"),
+            ("topic", quote(topic)),
+            ("partition", partition.to_string()),
+        ],
+    }
+}
+
 /// The scenario as a scenario file.
 pub fn to_toml(s: &Scenario) -> String {
     let mut out = String::new();
@@ -162,93 +232,8 @@ pub fn to_toml(s: &Scenario) -> String {
                 let _ = writeln!(out, "when = {}", quote(&condition.text));
             }
         }
-        match &step.action {
-            Action::Crash { target, kind } => {
-                let mode = match kind {
-                    CrashKind::KeepPageCache => "keep-page-cache",
-                    CrashKind::LosePageCache => "lose-page-cache",
-                    CrashKind::TornWrites => "torn-writes",
-                };
-                let _ = writeln!(
-                    out,
-                    "do = \"crash\"\ntarget = {}\nmode = {}",
-                    quote(&target.to_string()),
-                    quote(mode)
-                );
-            }
-            Action::Restart { target }
-            | Action::Pause { target }
-            | Action::Resume { target }
-            | Action::Clog { target }
-            | Action::Unclog { target } => {
-                let verb = match &step.action {
-                    Action::Restart { .. } => "restart",
-                    Action::Pause { .. } => "pause",
-                    Action::Resume { .. } => "resume",
-                    Action::Clog { .. } => "clog",
-                    _ => "unclog",
-                };
-                let _ =
-                    writeln!(out, "do = {}\ntarget = {}", quote(verb), quote(&target.to_string()));
-            }
-            Action::Partition { from, to, one_way } => {
-                let _ = writeln!(
-                    out,
-                    "do = \"partition\"\nfrom = {}\nto = {}\none_way = {one_way}",
-                    targets(from),
-                    targets(to)
-                );
-            }
-            Action::Heal => out.push_str("do = \"heal\"\n"),
-            Action::Network(network) => {
-                let (min, max) = network.latency_ms;
-                let _ = writeln!(
-                    out,
-                    "do = \"network\"\nlatency_ms = [{min}, {max}]\npacket_loss = {:?}",
-                    network.packet_loss
-                );
-            }
-            Action::DiskFaults {
-                target,
-                read_corruption_probability,
-                io_error_probability,
-                sync_is_noop,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "do = \"disk-faults\"\ntarget = {}\nread_corruption_probability = {read_corruption_probability:?}\nio_error_probability = {io_error_probability:?}\nsync_is_noop = {sync_is_noop}",
-                    quote(&target.to_string())
-                );
-            }
-            Action::Seek { client, partition, to } => {
-                let offset = match to {
-                    SeekTo::Earliest => quote("earliest"),
-                    SeekTo::Latest => quote("latest"),
-                    SeekTo::Offset(offset) => offset.to_string(),
-                };
-                let _ = writeln!(
-                    out,
-                    "do = \"seek\"\ntarget = {}\noffset = {offset}",
-                    quote(&Target::Client(client.clone()).to_string())
-                );
-                if let Some(partition) = partition {
-                    let _ = writeln!(out, "partition = {partition}");
-                }
-            }
-            Action::CreatePartitions { topic, count } => {
-                let _ = writeln!(
-                    out,
-                    "do = \"create-partitions\"\ntopic = {}\ncount = {count}",
-                    quote(topic)
-                );
-            }
-            Action::ListOffsets { topic, partition } => {
-                let _ = writeln!(
-                    out,
-                    "do = \"list-offsets\"\ntopic = {}\npartition = {partition}",
-                    quote(topic)
-                );
-            }
+        for (key, value) in action_fields(&step.action) {
+            let _ = writeln!(out, "{key} = {value}");
         }
     }
 
