@@ -42,6 +42,27 @@ cargo build --workspace --bins
 step "cargo nextest run (madsim build, target-sim)"
 cargo nextest run --workspace || failed+=("cargo nextest run (madsim build)")
 
+sim=target-sim/debug/odradek-sim
+
+step "odradek-sim run scenarios/ (every catalog scenario with its own seed)"
+"$sim" run scenarios || failed+=("odradek-sim run scenarios/")
+
+step "odradek-sim check-determinism (every catalog scenario, in two separate processes)"
+while IFS= read -r scenario; do
+    "$sim" check-determinism "$scenario" || failed+=("check-determinism $scenario")
+done < <(find scenarios -name '*.toml' -not -path '*/bench/*' | sort)
+
+step "reports/ regenerate byte for byte (scripts/report.sh would write the same files)"
+rm -rf target-sim/reports-check
+"$sim" report scenarios --exclude bench --out target-sim/reports-check > /dev/null
+if diff -r reports/scenarios target-sim/reports-check/scenarios \
+    && diff reports/index.md target-sim/reports-check/index.md \
+    && diff reports/matrix.md target-sim/reports-check/matrix.md; then
+    echo "reports/ is up to date"
+else
+    failed+=("reports/ differ from a fresh run: run scripts/report.sh and commit")
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
     step "FAILED after $((SECONDS - started)) s:"
     printf '    %s\n' "${failed[@]}"

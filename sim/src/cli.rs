@@ -72,6 +72,21 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run every scenario over a range of seeds and write the reports: a page per scenario,
+    /// the claims index and the delivery-semantics matrix.
+    Report {
+        #[arg(default_value = "scenarios")]
+        path: PathBuf,
+        #[arg(long, default_value = "1..11")]
+        seeds: String,
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// Skip scenarios under a directory of this name (repeatable), e.g. `bench`.
+        #[arg(long)]
+        exclude: Vec<String>,
+    },
     /// Turn a failing run into a minimal scenario file that still fails.
     Shrink {
         path: PathBuf,
@@ -104,6 +119,9 @@ pub fn main() -> ExitCode {
         }
         Command::Shrink { path, seed, out } => {
             load_one(&path).and_then(|s| shrink_scenario(&path, &s, seed, out))
+        }
+        Command::Report { path, seeds, jobs, out, exclude } => {
+            report(&path, &seeds, jobs, &out, &exclude)
         }
     };
     result.unwrap_or_else(|message| {
@@ -355,6 +373,58 @@ fn shrink_scenario(
     );
     println!("reproduce: odradek-sim replay {} --seed {seed} --trace", out.display());
     Ok(ExitCode::FAILURE)
+}
+
+fn report(
+    path: &Path,
+    range: &str,
+    jobs: usize,
+    out: &Path,
+    exclude: &[String],
+) -> Result<ExitCode, String> {
+    let excluded = |s: &Scenario| {
+        s.source.as_ref().is_some_and(|p| {
+            p.components().any(|c| exclude.iter().any(|e| c.as_os_str() == e.as_str()))
+        })
+    };
+    let scenarios: Vec<Scenario> = load(path)?.into_iter().filter(|s| !excluded(s)).collect();
+    let seeds = seeds(range, None)?;
+    let mut all = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        // Each scenario's own seed is always among its runs: its page shows that run.
+        let mut own = seeds.clone();
+        if !own.contains(&scenario.seed) {
+            own.push(scenario.seed);
+        }
+        eprintln!("{}: {} seeds", scenario.name, own.len());
+        let runs = run_many(&own, jobs, |_| scenario.clone())
+            .into_iter()
+            .map(|(_, outcome)| outcome)
+            .collect();
+        all.push(odradek_sim::report::ScenarioRuns { scenario, runs });
+    }
+    let written = odradek_sim::report::write_reports(out, &all)
+        .map_err(|e| format!("cannot write the reports to {}: {e}", out.display()))?;
+    let failed: Vec<String> = all
+        .iter()
+        .flat_map(|r| {
+            r.runs
+                .iter()
+                .filter(|o| !o.verdict.is_pass())
+                .map(move |o| format!("{} seed {}", r.scenario.name, o.seed))
+        })
+        .collect();
+    println!(
+        "wrote {} files under {}; {} runs, {} failed",
+        written.len(),
+        out.display(),
+        all.iter().map(|r| r.runs.len()).sum::<usize>(),
+        failed.len()
+    );
+    for run in &failed {
+        println!("  failed: {run}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reasons(verdict: &Verdict) -> String {
