@@ -216,6 +216,9 @@ fn run_many(
                 }
                 let mut done = results.lock().expect("results lock");
                 done.push((scenario, outcome));
+                if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    continue;
+                }
                 let width = 30;
                 let filled = done.len() * width / seeds.len();
                 eprint!(
@@ -230,7 +233,9 @@ fn run_many(
             });
         }
     });
-    eprintln!();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
     let mut results = results.into_inner().expect("results lock");
     results.sort_by_key(|(_, outcome)| outcome.seed);
     results
