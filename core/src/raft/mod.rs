@@ -1442,6 +1442,12 @@ impl<S: Storage> RaftNode<S> {
         // The log first, then the cache: a crash between leaves cache entries past the log
         // end, which the cache drops when it loads.
         let end = self.log.truncate_to(truncation, now_ms)?;
+        assert!(
+            end >= self.committed_offset(),
+            "node {}: the log was cut at {end}, below the committed offset {}",
+            self.config.node_id,
+            self.committed_offset()
+        );
         self.epoch_cache.truncate_from_end(end)?;
         Ok(())
     }
@@ -1536,10 +1542,22 @@ impl<S: Storage> RaftNode<S> {
             epoch > self.election.epoch || !self.is_voter(),
             "a voter becomes unattached only in a newer epoch"
         );
+        // Kafka's `transitionToUnattached`: a voter that had no leader keeps its running
+        // election timer. Restarting it would let a candidate that can never win (its log is
+        // behind) hold off every other voter forever by standing again and again.
+        let running_deadline = match &self.state {
+            State::Unattached { election_deadline_ms, .. } => *election_deadline_ms,
+            State::Voted { election_deadline_ms } => Some(*election_deadline_ms),
+            State::Candidate(candidate) => Some(candidate.election_deadline_ms),
+            State::Leader(_) | State::Follower(_) | State::Resigned(_) => None,
+        };
         let parked = self.take_parked();
         let voted = if epoch == self.election.epoch { self.election.voted_id } else { None };
         self.persist_election(ElectionState { epoch, leader_id: None, voted_id: voted })?;
-        let deadline = self.is_voter().then(|| now_ms + self.random_election_timeout_ms());
+        let deadline = match running_deadline {
+            Some(deadline) if self.is_voter() => Some(deadline),
+            _ => self.is_voter().then(|| now_ms + self.random_election_timeout_ms()),
+        };
         self.state =
             State::Unattached { election_deadline_ms: deadline, discovery: Fetcher::ready(now_ms) };
         self.emit_leader_change();

@@ -140,3 +140,36 @@ fn a_response_not_awaited_is_dropped() {
     assert_eq!(node.role(), Role::Candidate);
     assert_eq!(drain(&mut node), vec![]);
 }
+
+#[test]
+fn a_refused_candidate_of_a_newer_epoch_does_not_restart_the_voters_election_timer() {
+    // Found by sim/tests/raft_model.rs (pinned seeds): a voter whose log is behind stood
+    // again and again; had each Vote request restarted the others' election timers, no
+    // up-to-date voter would ever have stood. Kafka's transitionToUnattached keeps the
+    // running timer of a voter that had no leader.
+    let mut leader = open(1, &[1, 2, 3]);
+    let mut voter = open(2, &[1, 2, 3]);
+    let now = elect(&mut leader, &[2]);
+    let request =
+        BeginQuorumEpochRequest { correlation_id: 1, leader_epoch: LeaderEpoch(1), leader_id: 1 };
+    voter.handle_message(now, 1, RaftMessage::BeginQuorumEpochRequest(request)).expect("begin");
+    deliver_all(&mut [&mut leader, &mut voter], now);
+    assert_eq!(voter.log_end_offset(), Offset(1));
+    // Node 2 loses its leader and stands in epoch 2.
+    let now = now + 60_000;
+    voter.handle_timeout(now).expect("fetch timeout");
+    assert_eq!(voter.role(), Role::Candidate);
+    drain(&mut voter);
+    let deadline = voter.next_deadline_ms().expect("election timer");
+    // Node 3, with an empty log, stands in epoch 3: refused, and the timer keeps running.
+    voter.handle_message(now + 10, 3, vote_request(9, 3, 3, (0, 0))).expect("vote");
+    assert_eq!(
+        drain(&mut voter),
+        vec![
+            RaftOutput::LeaderChange { epoch: LeaderEpoch(3), leader: None },
+            send(3, vote_response(9, 3, None, false)),
+        ]
+    );
+    assert_eq!(voter.role(), Role::Unattached);
+    assert_eq!(voter.next_deadline_ms(), Some(deadline));
+}
