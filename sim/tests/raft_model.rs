@@ -9,8 +9,10 @@
 //! one-way links), crashes (the node is dropped, its disk crashed with `KeepPageCache` or
 //! `LosePageCache { torn_writes }`, and it is reopened after a while; power losses hit at
 //! most a minority of voters at a time, process crashes any number, some right after a node
-//! answered a Vote), graceful resignations, and a proposer that
-//! writes unique values to whichever node leads.
+//! answered a Vote), disks that fail a share of their calls (the node stops at the failed
+//! call, fail-stop, and is crashed there and restarted: a crash in the middle of an
+//! operation), graceful resignations, and a proposer that writes unique values to whichever
+//! node leads.
 //!
 //! Checked after every step (ghost state: the committed entries every node has reported):
 //! - ElectionSafety: at most one leader per epoch, ever, over every node's election state;
@@ -35,10 +37,10 @@
 use bytes::Bytes;
 use odradek::log::LogConfig;
 use odradek::raft::{
-    decode_records, ProposeError, RaftConfig, RaftMessage, RaftNode, RaftOutput, Role,
+    decode_records, ProposeError, RaftConfig, RaftError, RaftMessage, RaftNode, RaftOutput, Role,
 };
 use odradek::{LeaderEpoch, Offset};
-use odradek_sim::{CrashMode, SimStorage};
+use odradek_sim::{CrashMode, DiskFaults, SimStorage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -47,7 +49,7 @@ use std::path::PathBuf;
 
 const START_MS: i64 = 1_700_000_000_000;
 const DIR: &str = "/data/__cluster_metadata-0";
-const SEEDS_DEFAULT: u64 = 500;
+const SEEDS_DEFAULT: u64 = 1_000;
 const SAFETY_MS: i64 = 30_000;
 const LIVENESS_MS: i64 = 30_000;
 const OBSERVER_ID: i32 = 100;
@@ -77,6 +79,8 @@ struct SimNode {
     up: bool,
     /// Whether the node is down after a power loss (not a process crash).
     lost_power: bool,
+    /// How often its disk fails a call (until its next crash).
+    io_error_probability: f64,
     incarnation: u64,
     restart_at: Option<i64>,
     /// The committed prefix of this incarnation already compared with the ghost.
@@ -178,6 +182,7 @@ impl World {
                 raft,
                 up: true,
                 lost_power: false,
+                io_error_probability: 0.0,
                 incarnation: 0,
                 restart_at: None,
                 checked_up_to: Offset::ZERO,
@@ -312,8 +317,10 @@ impl World {
             self.deliver(envelope)?;
         } else if let Some((_, id)) = timer.filter(|t| t.0 <= self.now) {
             let node = self.nodes.get_mut(&id).expect("node");
-            node.raft.handle_timeout(self.now).map_err(|e| format!("n{id} timeout: {e}"))?;
-            self.route(id)?;
+            let result = node.raft.handle_timeout(self.now);
+            if self.outcome(id, result)?.is_some() {
+                self.route(id)?;
+            }
         } else {
             self.random_action()?;
             self.next_action_ms = self.now + self.rng.gen_range(1..120);
@@ -336,7 +343,10 @@ impl World {
         let now = self.now;
         let is_vote = matches!(message, RaftMessage::VoteRequest(_));
         let node = self.nodes.get_mut(&to).expect("node");
-        node.raft.handle_message(now, from, message).map_err(|e| format!("n{to} handle: {e}"))?;
+        let result = node.raft.handle_message(now, from, message);
+        if self.outcome(to, result)?.is_none() {
+            return Ok(());
+        }
         self.route(to)?;
         // Crashes right after an input, answer already sent, with a quick restart: the
         // window where a node must not forget what it promised (a vote above all).
@@ -373,6 +383,21 @@ impl World {
                     "network drop {} dup {} delay {}",
                     self.drop_probability, self.duplicate_probability, self.max_delay_ms
                 ));
+                Ok(())
+            }
+            71..=72 => {
+                let ids: Vec<i32> = self.nodes.keys().copied().collect();
+                let id = ids[self.rng.gen_range(0..ids.len())];
+                let node = self.nodes.get_mut(&id).expect("node");
+                if node.up {
+                    let probability = [0.005, 0.02, 0.1][self.rng.gen_range(0..3)];
+                    node.storage.set_faults(DiskFaults {
+                        io_error_probability: probability,
+                        ..DiskFaults::default()
+                    });
+                    node.io_error_probability = probability;
+                    self.log(format!("n{id} disk fails {probability} of its calls"));
+                }
                 Ok(())
             }
             _ => Ok(()),
@@ -418,7 +443,7 @@ impl World {
             Err(ProposeError::NotLeader { .. }) => {
                 Err(format!("n{id} leads but refused a proposal"))
             }
-            Err(error) => Err(format!("n{id} propose: {error}")),
+            Err(ProposeError::Raft(error)) => self.fail_node(id, error).map(|()| None),
         }
     }
 
@@ -453,9 +478,46 @@ impl World {
                 return Ok(());
             }
         }
+        self.crash_with_mode(id, mode, downtime)
+    }
+
+    /// A node whose disk failed stops, as Kafka takes a failed log dir offline: the harness
+    /// crashes it where it stood (a power loss when a minority allows) and restarts it.
+    /// An error from a node whose disk is healthy is a bug.
+    fn fail_node(&mut self, id: i32, error: RaftError) -> Result<(), String> {
+        if self.nodes[&id].io_error_probability == 0.0 {
+            return Err(format!("n{id}: {error}"));
+        }
+        let power_lost_down =
+            self.voters.iter().filter(|v| !self.nodes[v].up && self.nodes[v].lost_power).count();
+        let mode = if self.voters.contains(&id) && power_lost_down + 1 > self.minority() {
+            CrashMode::KeepPageCache
+        } else {
+            [
+                CrashMode::KeepPageCache,
+                CrashMode::LosePageCache { torn_writes: false },
+                CrashMode::LosePageCache { torn_writes: true },
+            ][self.rng.gen_range(0..3)]
+        };
+        self.log(format!("n{id} failed on its disk: {error}"));
+        let downtime = self.rng.gen_range(10..2_000);
+        self.crash_with_mode(id, mode, downtime)
+    }
+
+    /// Turns a node's result into `Some` value, or fails the node (see `fail_node`).
+    fn outcome<T>(&mut self, id: i32, result: Result<T, RaftError>) -> Result<Option<T>, String> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(error) => self.fail_node(id, error).map(|()| None),
+        }
+    }
+
+    fn crash_with_mode(&mut self, id: i32, mode: CrashMode, downtime: i64) -> Result<(), String> {
         let now = self.now;
         let node = self.nodes.get_mut(&id).expect("node");
         let report = node.storage.crash(mode);
+        node.storage.set_faults(DiskFaults::default());
+        node.io_error_probability = 0.0;
         node.incarnation += 1;
         let incarnation = node.incarnation;
         // Reopen at once, so the checks can read what survived, but keep it down (no
@@ -481,7 +543,7 @@ impl World {
             self.stats.power_losses += 1;
         }
         self.log(format!("crash n{id} {mode:?} ({report}); log end {log_end}, down {downtime} ms"));
-        self.check_durability()
+        Ok(())
     }
 
     fn restart(&mut self, id: i32) -> Result<(), String> {
@@ -539,7 +601,10 @@ impl World {
             return Ok(());
         };
         let now = self.now;
-        self.nodes.get_mut(&id).expect("node").raft.resign(now).map_err(|e| e.to_string())?;
+        let result = self.nodes.get_mut(&id).expect("node").raft.resign(now);
+        if self.outcome(id, result)?.is_none() {
+            return Ok(());
+        }
         self.log(format!("n{id} resigns"));
         self.route(id)
     }
@@ -577,12 +642,33 @@ impl World {
     }
 
     fn check(&mut self) -> Result<(), String> {
+        // The checks read the logs: not through a failing disk.
+        self.set_disk_faults(false);
+        let result = self.check_all();
+        self.set_disk_faults(true);
+        result
+    }
+
+    fn check_all(&mut self) -> Result<(), String> {
         let ids: Vec<i32> = self.nodes.keys().copied().collect();
         for id in ids {
             self.check_node(id)?;
         }
         self.check_newest_leader()?;
         self.check_durability()
+    }
+
+    /// Turns the injected I/O errors of failing disks on or off.
+    fn set_disk_faults(&mut self, on: bool) {
+        for node in self.nodes.values() {
+            if node.io_error_probability > 0.0 {
+                let probability = if on { node.io_error_probability } else { 0.0 };
+                node.storage.set_faults(DiskFaults {
+                    io_error_probability: probability,
+                    ..DiskFaults::default()
+                });
+            }
+        }
     }
 
     fn check_node(&mut self, id: i32) -> Result<(), String> {
@@ -779,6 +865,10 @@ impl World {
     fn heal(&mut self) -> Result<(), String> {
         self.log("liveness phase: heal everything".into());
         self.faults = false;
+        for node in self.nodes.values_mut() {
+            node.storage.set_faults(DiskFaults::default());
+            node.io_error_probability = 0.0;
+        }
         self.blocked.clear();
         self.drop_probability = 0.0;
         self.duplicate_probability = 0.0;
@@ -990,14 +1080,14 @@ fn one_seed() {
 /// test in `core/src/raft/tests/`, which does not depend on the harness).
 const PINNED_SEEDS: &[(u64, usize, &str)] = &[
     (
-        0,
+        2,
         3,
         "liveness: a voter whose log is behind stood again and again; each Vote request moved \
          the others to the new epoch with a fresh election timer, so no up-to-date voter ever \
          timed out and no leader was elected after healing. Fixed by keeping the running \
          election timer on a move to Unattached (Kafka's transitionToUnattached).",
     ),
-    (1_000_000, 5, "the same livelock with five voters"),
+    (1_000_007, 5, "the same livelock with five voters"),
 ];
 
 #[test]
