@@ -444,6 +444,7 @@ impl World {
                 Err(format!("n{id} leads but refused a proposal"))
             }
             Err(ProposeError::Raft(error)) => self.fail_node(id, error).map(|()| None),
+            Err(error @ ProposeError::BatchTooLarge { .. }) => Err(format!("n{id}: {error}")),
         }
     }
 

@@ -222,6 +222,9 @@ pub enum ProposeError {
     /// Only the leader appends; `leader_hint` is the leader this node knows, if any.
     #[error("not the leader (leader hint {leader_hint:?})")]
     NotLeader { leader_hint: Option<i32> },
+    /// The records make a batch larger than the log accepts (`max.message.bytes`).
+    #[error("a batch of {size} bytes is larger than max.message.bytes ({max})")]
+    BatchTooLarge { size: usize, max: usize },
     #[error(transparent)]
     Raft(#[from] RaftError),
 }
@@ -746,6 +749,10 @@ impl<S: Storage> RaftNode<S> {
         let values: Vec<(Option<Bytes>, Option<Bytes>)> =
             records.into_iter().map(|value| (None, Some(value))).collect();
         let encoded = batch::encode(&values, now_ms);
+        let max = self.config.log.max_message_bytes;
+        if encoded.len() > max {
+            return Err(ProposeError::BatchTooLarge { size: encoded.len(), max });
+        }
         let result = (|| -> Result<Offset, RaftError> {
             let info = self.log.append(&encoded, self.election.epoch, now_ms)?;
             let linger_ms = self.config.append_linger_ms;

@@ -209,3 +209,16 @@ fn a_leader_that_no_majority_fetches_from_resigns_after_the_check_quorum_timeout
     assert_eq!(node.role(), Role::Resigned);
     assert_eq!(node.leader_id(), Some(1), "a resigned leader still names itself for its epoch");
 }
+
+#[test]
+fn an_oversized_proposal_is_refused_without_taking_the_node_offline() {
+    let mut node = open_with(RaftConfig {
+        log: LogConfig { max_message_bytes: 200, ..config(1, &[1]).log },
+        ..config(1, &[1])
+    });
+    let now = fire(&mut node);
+    let error = node.propose(now, vec![Bytes::from(vec![7u8; 500])]).expect_err("too large");
+    assert!(matches!(error, ProposeError::BatchTooLarge { max: 200, .. }), "{error}");
+    assert_eq!(node.offline_reason(), None);
+    node.propose(now, vec![Bytes::from_static(b"small")]).expect("a small one still goes");
+}
