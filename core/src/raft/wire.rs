@@ -15,6 +15,9 @@
 //!   `__cluster_metadata` has Kafka's fixed id `AAAAAAAAAAAAAAAAAAAAAQ`. v15+ carries the
 //!   fetcher's id in `ReplicaState` (epoch -1, as KRaft sends it).
 //!
+//! Requests leave `ClusterId` null, which Kafka accepts (it checks the cluster id only when
+//! one is sent); a node shell that knows its cluster id can set it on the body.
+//!
 //! The correlation id travels in the request and response headers. A response body does not
 //! name its API, so decoding a response frame takes the API key of the request it answers.
 
