@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod node;
 pub mod partition;
 pub mod protocol;
+pub mod raft;
 pub mod storage;
 pub mod types;
 

@@ -1,5 +1,5 @@
 //! Small files beside a partition's segments: the recovery point checkpoint and the
-//! clean-shutdown marker.
+//! clean-shutdown marker, and the atomic replacement every such file uses.
 //!
 //! Inputs: offsets to record. Outputs: the offset read back, or why it could not be.
 //! Invariants: a checkpoint is replaced atomically (write a temporary file, sync it, rename
@@ -22,11 +22,28 @@ pub fn write_recovery_point<S: Storage>(
     dir: &Path,
     offset: Offset,
 ) -> StorageResult<()> {
-    let path = dir.join(RECOVERY_POINT_FILE);
-    let temporary = dir.join(format!("{RECOVERY_POINT_FILE}{TEMPORARY_SUFFIX}"));
+    write_atomically(
+        storage,
+        dir,
+        RECOVERY_POINT_FILE,
+        format!("{CHECKPOINT_VERSION}\n{}\n", offset.0).as_bytes(),
+    )
+}
+
+/// Replaces the file `name` in `dir` with `contents`, atomically and durably: a temporary
+/// file is written and synced, renamed over the old one, and the directory is synced. A crash
+/// at any point leaves the old file or the new one, never a mix.
+pub fn write_atomically<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+) -> StorageResult<()> {
+    let path = dir.join(name);
+    let temporary = dir.join(format!("{name}{TEMPORARY_SUFFIX}"));
     let mut file = storage.open(&temporary, OpenMode::CreateOrExisting)?;
     file.truncate(0)?;
-    file.append(format!("{CHECKPOINT_VERSION}\n{}\n", offset.0).as_bytes())?;
+    file.append(contents)?;
     file.sync()?;
     drop(file);
     storage.rename(&temporary, &path)?;

@@ -22,8 +22,11 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod epoch_cache;
 pub mod index;
 pub mod segment;
+
+pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 
 use crate::storage::{Storage, StorageError};
 use crate::types::{LeaderEpoch, Offset};
