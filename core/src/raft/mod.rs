@@ -51,6 +51,24 @@ pub mod message;
 pub mod quorum_state;
 pub mod wire;
 
+/// What BeginQuorumEpoch and EndQuorumEpoch responses both say.
+struct QuorumEpochAnswer {
+    correlation_id: i32,
+    error: RaftErrorCode,
+    leader_id: Option<i32>,
+    leader_epoch: LeaderEpoch,
+}
+
+/// The voters still to acknowledge: a leader's BeginQuorumEpoch (`leading`), or a resigned
+/// leader's EndQuorumEpoch; `None` in any other state.
+fn quorum_epoch_waiters(state: &mut State, leading: bool) -> Option<&mut BTreeMap<i32, Slot>> {
+    match (state, leading) {
+        (State::Leader(l), true) => Some(&mut l.unacknowledged),
+        (State::Resigned(r), false) => Some(&mut r.unacknowledged),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -981,27 +999,35 @@ impl<S: Storage> RaftNode<S> {
         from: i32,
         response: BeginQuorumEpochResponse,
     ) -> Result<(), RaftError> {
-        let expected = match &self.state {
-            State::Leader(l) => l
-                .unacknowledged
-                .get(&from)
-                .is_some_and(|s| s.correlation_id == Some(response.correlation_id)),
-            _ => false,
-        };
+        let BeginQuorumEpochResponse { correlation_id, error, leader_id, leader_epoch } = response;
+        let answer = QuorumEpochAnswer { correlation_id, error, leader_id, leader_epoch };
+        self.handle_quorum_epoch_answer(now_ms, from, answer, true)
+    }
+
+    /// A voter answered a leader's BeginQuorumEpoch (`leading`) or a resigned leader's
+    /// EndQuorumEpoch: once it said yes, stop sending it the request.
+    fn handle_quorum_epoch_answer(
+        &mut self,
+        now_ms: i64,
+        from: i32,
+        answer: QuorumEpochAnswer,
+        leading: bool,
+    ) -> Result<(), RaftError> {
+        let expected = quorum_epoch_waiters(&mut self.state, leading)
+            .and_then(|pending| pending.get(&from))
+            .is_some_and(|slot| slot.correlation_id == Some(answer.correlation_id));
         if !expected {
             return Ok(());
         }
-        if let Common::Handled = self.handle_common_response(
-            now_ms,
-            response.error,
-            response.leader_id,
-            response.leader_epoch,
-        )? {
+        let QuorumEpochAnswer { error, leader_id, leader_epoch, .. } = answer;
+        if let Common::Handled =
+            self.handle_common_response(now_ms, error, leader_id, leader_epoch)?
+        {
             return Ok(());
         }
-        if response.error == RaftErrorCode::None {
-            if let State::Leader(leader) = &mut self.state {
-                leader.unacknowledged.remove(&from);
+        if error == RaftErrorCode::None {
+            if let Some(pending) = quorum_epoch_waiters(&mut self.state, leading) {
+                pending.remove(&from);
             }
         }
         Ok(())
@@ -1051,30 +1077,9 @@ impl<S: Storage> RaftNode<S> {
         from: i32,
         response: EndQuorumEpochResponse,
     ) -> Result<(), RaftError> {
-        let expected = match &self.state {
-            State::Resigned(r) => r
-                .unacknowledged
-                .get(&from)
-                .is_some_and(|s| s.correlation_id == Some(response.correlation_id)),
-            _ => false,
-        };
-        if !expected {
-            return Ok(());
-        }
-        if let Common::Handled = self.handle_common_response(
-            now_ms,
-            response.error,
-            response.leader_id,
-            response.leader_epoch,
-        )? {
-            return Ok(());
-        }
-        if response.error == RaftErrorCode::None {
-            if let State::Resigned(resigned) = &mut self.state {
-                resigned.unacknowledged.remove(&from);
-            }
-        }
-        Ok(())
+        let EndQuorumEpochResponse { correlation_id, error, leader_id, leader_epoch } = response;
+        let answer = QuorumEpochAnswer { correlation_id, error, leader_id, leader_epoch };
+        self.handle_quorum_epoch_answer(now_ms, from, answer, false)
     }
 
     // ---------------------------------------------------------------- Fetch, leader side
