@@ -7,7 +7,10 @@
 //! an error that names it — "unknown" when Kafka has no such key, "not supported yet" when
 //! Kafka has it and odradek does not. Values are checked against Kafka's ranges.
 
+pub mod historical;
 pub mod properties;
+
+pub use historical::HistoricalBehaviours;
 
 use crate::log::LogConfig;
 use crate::types::BrokerId;
@@ -145,6 +148,9 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicSettings,
     /// Keys given explicitly (file or override): DescribeConfigs reports them as static.
     pub explicit_keys: BTreeSet<String>,
+    /// Historical Kafka behaviours to reproduce (`odradek.historical.<name>=true`); all off
+    /// by default. The single-node broker has nothing they change yet.
+    pub historical: HistoricalBehaviours,
 }
 
 impl Default for BrokerConfig {
@@ -164,6 +170,7 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             topic_defaults: TopicSettings::default(),
             explicit_keys: BTreeSet::new(),
+            historical: HistoricalBehaviours::default(),
         }
     }
 }
@@ -513,6 +520,13 @@ impl BrokerConfig {
                 "unclean.leader.election.enable" => {
                     defaults.unclean_leader_election_enable = parse_bool(&value).map_err(invalid)?
                 }
+                other if other.starts_with(historical::KEY_PREFIX) => {
+                    let on = parse_bool(&value).map_err(invalid)?;
+                    config
+                        .historical
+                        .set(&other[historical::KEY_PREFIX.len()..], on)
+                        .map_err(|_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() })?;
+                }
                 other if NO_EFFECT_KEYS.iter().any(|(k, _)| *k == other) => {
                     let why = NO_EFFECT_KEYS
                         .iter()
@@ -773,7 +787,12 @@ impl TopicConfig {
 
     /// The effective settings: broker defaults with this topic's overrides on top.
     pub fn resolve(&self, broker: &BrokerConfig) -> TopicSettings {
-        let mut settings = broker.topic_defaults.clone();
+        self.resolve_on(&broker.topic_defaults)
+    }
+
+    /// The effective settings: `defaults` with this topic's overrides on top.
+    pub fn resolve_on(&self, defaults: &TopicSettings) -> TopicSettings {
+        let mut settings = defaults.clone();
         for (key, value) in &self.overrides {
             apply_topic_key(&mut settings, key, value).expect("overrides were validated");
         }
@@ -961,6 +980,26 @@ mod tests {
         let error =
             BrokerConfig::from_entries(entries(&[("listeners", "SSL://:9093")])).unwrap_err();
         assert!(error.to_string().contains("only PLAINTEXT"), "{error}");
+    }
+
+    #[test]
+    fn historical_switches_are_set_by_odradek_keys() {
+        let config = BrokerConfig::from_entries(entries(&[
+            ("odradek.historical.no_eligible_leader_replicas", "true"),
+            ("odradek.historical.no_broker_epoch_fencing", "false"),
+        ]))
+        .unwrap();
+        assert!(config.historical.no_eligible_leader_replicas);
+        assert!(!config.historical.no_broker_epoch_fencing);
+        assert_eq!(BrokerConfig::default().historical, HistoricalBehaviours::default());
+        let error =
+            BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
+                .unwrap_err();
+        assert!(error.to_string().contains("unknown config key `odradek.historical.no_isr`"));
+        let error =
+            BrokerConfig::from_entries(entries(&[("odradek.historical.hw_truncation", "yes")]))
+                .unwrap_err();
+        assert!(error.to_string().contains("expected true or false"), "{error}");
     }
 
     #[test]
