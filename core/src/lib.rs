@@ -13,6 +13,7 @@ pub mod node;
 pub mod partition;
 pub mod protocol;
 pub mod raft;
+pub mod server;
 pub mod storage;
 pub mod types;
 

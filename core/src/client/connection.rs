@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, RequestKind, ResponseHeader,
+    ResponseKind,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -131,9 +132,35 @@ pub fn encode_request_frame<R: Request>(
     client_id: &StrBytes,
 ) -> Result<Bytes> {
     let api = api_key_of::<R>()?;
+    encode_frame(api, version, correlation_id, client_id, |buf| {
+        request.encode(buf, version).map_err(|e| e.to_string())
+    })
+}
+
+/// [`encode_request_frame`] for a request whose type is only known at run time (a server's
+/// calls to its peers). `api` must be the key of `request`'s variant.
+pub fn encode_request_kind_frame(
+    api: ApiKey,
+    request: &RequestKind,
+    version: i16,
+    correlation_id: i32,
+    client_id: &StrBytes,
+) -> Result<Bytes> {
+    encode_frame(api, version, correlation_id, client_id, |buf| {
+        request.encode(buf, version).map_err(|e| e.to_string())
+    })
+}
+
+fn encode_frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &StrBytes,
+    encode_body: impl FnOnce(&mut BytesMut) -> std::result::Result<(), String>,
+) -> Result<Bytes> {
     let context = || format!("encoding {api:?} v{version} request");
     let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
+        .with_request_api_key(api as i16)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
         .with_client_id(Some(client_id.clone()));
@@ -142,7 +169,7 @@ pub fn encode_request_frame<R: Request>(
     header
         .encode(&mut buf, api.request_header_version(version))
         .map_err(|e| ClientError::protocol(context(), e))?;
-    request.encode(&mut buf, version).map_err(|e| ClientError::protocol(context(), e))?;
+    encode_body(&mut buf).map_err(|e| ClientError::protocol(context(), e))?;
     let size = i32::try_from(buf.len() - 4)
         .map_err(|_| ClientError::protocol(context(), "request larger than 2 GiB"))?;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
@@ -387,6 +414,27 @@ impl Connection {
         })
     }
 
+    /// Sends a request whose type is only known at run time (`api` names its variant) and
+    /// decodes the response of the same API.
+    pub async fn request_kind(
+        &self,
+        api: ApiKey,
+        request: &RequestKind,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<ResponseKind> {
+        let correlation_id = self.next_id();
+        let frame =
+            encode_request_kind_frame(api, request, version, correlation_id, &self.inner.client_id)?;
+        let mut body = self.send_frame(api, version, correlation_id, frame, timeout).await?;
+        ResponseKind::decode(api, &mut body, version).map_err(|e| {
+            ClientError::protocol(
+                format!("decoding {api:?} v{version} response from {}", self.peer()),
+                e,
+            )
+        })
+    }
+
     /// Sends a request that gets no response (Produce with acks=0); done once it is
     /// written and flushed.
     pub async fn send_oneway<R: Request>(&self, request: &R, version: i16) -> Result<()> {
@@ -452,6 +500,18 @@ impl Connection {
         let api = api_key_of::<R>()?;
         let correlation_id = self.next_id();
         let frame = encode_request_frame(request, version, correlation_id, &self.inner.client_id)?;
+        self.send_frame(api, version, correlation_id, frame, timeout).await
+    }
+
+    /// Sends an encoded request frame and waits for its response body.
+    async fn send_frame(
+        &self,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        frame: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         let (reply, reply_rx) = oneshot::channel();
         {
             let mut state = self.inner.shared.lock();

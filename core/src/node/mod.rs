@@ -15,6 +15,9 @@
 //! Inputs: a [`BrokerConfig`], a [`Storage`], and a shutdown future. Outputs: the broker
 //! serving until shutdown, then a clean close of every log.
 
+mod peers;
+pub use peers::{Delivered, Peers};
+
 use crate::broker::{Broker, BrokerError, ReplicaState, RequestToken};
 use crate::config::BrokerConfig;
 use crate::protocol::{self, Decoded, Request};
