@@ -7,9 +7,11 @@
 //! an error that names it — "unknown" when Kafka has no such key, "not supported yet" when
 //! Kafka has it and odradek does not. Values are checked against Kafka's ranges.
 
+pub mod cluster;
 pub mod historical;
 pub mod properties;
 
+pub use cluster::{ClusterConfig, QuorumVoter, Roles};
 pub use historical::HistoricalBehaviours;
 
 use crate::log::LogConfig;
@@ -43,6 +45,9 @@ pub enum ConfigError {
     UnsupportedKey { key: String, origin: Origin },
     #[error("{origin}: `{key}={value}`: {reason}")]
     InvalidValue { key: String, value: String, reason: String, origin: Origin },
+    /// Settings that are each valid but do not fit together.
+    #[error("`{key}`: {reason}")]
+    Inconsistent { key: String, reason: String },
     #[error("{origin}: malformed line: {reason}")]
     Malformed { origin: Origin, reason: String },
     #[error("cannot read {}: {source}", path.display())]
@@ -149,8 +154,10 @@ pub struct BrokerConfig {
     /// Keys given explicitly (file or override): DescribeConfigs reports them as static.
     pub explicit_keys: BTreeSet<String>,
     /// Historical Kafka behaviours to reproduce (`odradek.historical.<name>=true`); all off
-    /// by default. The single-node broker has nothing they change yet.
+    /// by default.
     pub historical: HistoricalBehaviours,
+    /// Roles, the controller quorum and the replication timers.
+    pub cluster: ClusterConfig,
 }
 
 impl Default for BrokerConfig {
@@ -171,6 +178,7 @@ impl Default for BrokerConfig {
             topic_defaults: TopicSettings::default(),
             explicit_keys: BTreeSet::new(),
             historical: HistoricalBehaviours::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -190,12 +198,7 @@ const KAFKA_BROKER_KEYS_UNSUPPORTED: &[&str] = &[
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
     "zookeeper.session.timeout.ms",
-    "process.roles",
-    "controller.quorum.voters",
     "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
-    "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "security.inter.broker.protocol",
     "broker.rack",
     "offsets.topic.replication.factor",
@@ -207,12 +210,8 @@ const KAFKA_BROKER_KEYS_UNSUPPORTED: &[&str] = &[
     "log.cleaner.enable",
     "log.cleaner.threads",
     "compression.type",
-    "replica.lag.time.max.ms",
-    "replica.fetch.max.bytes",
     "num.replica.fetchers",
     "auto.leader.rebalance.enable",
-    "broker.session.timeout.ms",
-    "broker.heartbeat.interval.ms",
     "log.segment.delete.delay.ms",
     "log.preallocate",
     "log.index.size.max.bytes",
@@ -339,7 +338,7 @@ const KAFKA_TOPIC_KEYS_UNSUPPORTED: &[&str] = &[
     "segment.jitter.ms",
 ];
 
-fn parse_long(value: &str, min: i64, max: i64) -> Result<i64, String> {
+pub(crate) fn parse_long(value: &str, min: i64, max: i64) -> Result<i64, String> {
     let parsed: i64 =
         value.trim().parse().map_err(|_| format!("expected an integer, got {value:?}"))?;
     if parsed < min || parsed > max {
@@ -374,8 +373,11 @@ pub fn parse_listeners(value: &str) -> Result<Vec<Endpoint>, String> {
         let port: u16 = port.parse().map_err(|_| format!("{item:?} has a bad port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let host = if host.is_empty() { "0.0.0.0" } else { host };
-        if name != "PLAINTEXT" {
-            return Err(format!("listener {name:?}: only PLAINTEXT listeners are supported yet"));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("{item:?}: listener name {name:?} is not a name"));
+        }
+        if endpoints.iter().any(|e: &Endpoint| e.listener_name == name) {
+            return Err(format!("listener {name} is named twice"));
         }
         endpoints.push(Endpoint { listener_name: name.to_string(), host: host.to_string(), port });
     }
@@ -520,12 +522,14 @@ impl BrokerConfig {
                 "unclean.leader.election.enable" => {
                     defaults.unclean_leader_election_enable = parse_bool(&value).map_err(invalid)?
                 }
+                other if cluster::KEYS.contains(&other) => {
+                    config.cluster.set(other, &value).map_err(invalid)?
+                }
                 other if other.starts_with(historical::KEY_PREFIX) => {
                     let on = parse_bool(&value).map_err(invalid)?;
-                    config
-                        .historical
-                        .set(&other[historical::KEY_PREFIX.len()..], on)
-                        .map_err(|_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() })?;
+                    config.historical.set(&other[historical::KEY_PREFIX.len()..], on).map_err(
+                        |_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() },
+                    )?;
                 }
                 other if NO_EFFECT_KEYS.iter().any(|(k, _)| *k == other) => {
                     let why = NO_EFFECT_KEYS
@@ -562,6 +566,9 @@ impl BrokerConfig {
         }
         if !advertised_given {
             config.advertised_listeners = config.listeners.clone();
+        }
+        if let Err((key, reason)) = config.cluster.validate(config.node_id.0, &config.listeners) {
+            return Err(ConfigError::Inconsistent { key, reason });
         }
         if config.log_dirs.len() > 1 {
             return Err(ConfigError::InvalidValue {
@@ -992,9 +999,8 @@ mod tests {
         assert!(config.historical.no_eligible_leader_replicas);
         assert!(!config.historical.no_broker_epoch_fencing);
         assert_eq!(BrokerConfig::default().historical, HistoricalBehaviours::default());
-        let error =
-            BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
-                .unwrap_err();
+        let error = BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
+            .unwrap_err();
         assert!(error.to_string().contains("unknown config key `odradek.historical.no_isr`"));
         let error =
             BrokerConfig::from_entries(entries(&[("odradek.historical.hw_truncation", "yes")]))
