@@ -58,8 +58,16 @@ pub enum DecodeError {
     Malformed { api_key: ApiKey, api_version: i16, correlation_id: i32, reason: String },
 }
 
-/// Decodes one request frame.
+/// Decodes one request frame from a broker listener.
 pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
+    decode_request_on(versions::ListenerKind::Broker, frame)
+}
+
+/// Decodes one request frame from a listener of `kind`, against that listener's table.
+pub fn decode_request_on(
+    kind: versions::ListenerKind,
+    frame: Bytes,
+) -> Result<Decoded, DecodeError> {
     if frame.len() < 8 {
         return Err(DecodeError::TruncatedHeader { len: frame.len() });
     }
@@ -68,7 +76,7 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api_key =
         ApiKey::try_from(raw_key).map_err(|_| DecodeError::UnknownApiKey { api_key: raw_key })?;
-    let Some(range) = versions::advertised(api_key) else {
+    let Some(range) = versions::advertised_on(kind, api_key) else {
         return Err(DecodeError::UnsupportedApi { api_key });
     };
     let malformed =
@@ -81,7 +89,8 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
     if api_key == ApiKey::ApiVersions
         && !(range.min_version..=range.max_version).contains(&api_version)
     {
-        let body = ResponseKind::ApiVersions(versions::api_versions_response(
+        let body = ResponseKind::ApiVersions(versions::api_versions_response_on(
+            kind,
             ErrorCode::UnsupportedVersion.code(),
         ));
         return encode_response(ApiKey::ApiVersions, 0, correlation_id, &body)
@@ -91,7 +100,7 @@ pub fn decode_request(frame: Bytes) -> Result<Decoded, DecodeError> {
     if api_version < range.served_min_version && api_version >= range.min_version {
         return legacy_reply(api_key, api_version, correlation_id, frame).map_err(malformed);
     }
-    if !versions::is_served(api_key, api_version) {
+    if !versions::is_served_on(kind, api_key, api_version) {
         let (min, max) = (range.served_min_version, range.max_version);
         return Err(DecodeError::UnsupportedVersion { api_key, api_version, min, max });
     }
@@ -182,10 +191,15 @@ fn body_size_hint(body: &ResponseKind, api_version: i16) -> usize {
     }
 }
 
-/// The body of an ApiVersions response for a served version.
+/// The body of a broker listener's ApiVersions response for a served version.
 pub fn api_versions(request: &ApiVersionsRequest) -> ResponseKind {
+    api_versions_on(versions::ListenerKind::Broker, request)
+}
+
+/// The body of an ApiVersions response for a served version on a listener of `kind`.
+pub fn api_versions_on(kind: versions::ListenerKind, request: &ApiVersionsRequest) -> ResponseKind {
     let _ = request;
-    ResponseKind::ApiVersions(versions::api_versions_response(0))
+    ResponseKind::ApiVersions(versions::api_versions_response_on(kind, 0))
 }
 
 #[cfg(test)]

@@ -39,19 +39,74 @@ pub const SUPPORTED_APIS: &[ApiRange] = &[
     range(ApiKey::CreatePartitions, 0, 3),
 ];
 
-/// The advertised range of an API key, if this broker offers it.
-pub fn advertised(api_key: ApiKey) -> Option<ApiRange> {
-    SUPPORTED_APIS.iter().copied().find(|r| r.api_key == api_key)
+/// What a controller listener (`controller.listener.names`) serves: the quorum's Raft
+/// (Vote, BeginQuorumEpoch, EndQuorumEpoch, and Fetch of `__cluster_metadata` at the version
+/// `raft::wire` speaks), the brokers' calls to the active controller, and the admin requests
+/// brokers forward. Clients use the broker listeners.
+pub const CONTROLLER_APIS: &[ApiRange] = &[
+    range(ApiKey::Fetch, 16, 16),
+    range(ApiKey::ApiVersions, 0, 4),
+    range(ApiKey::CreateTopics, 2, 7),
+    range(ApiKey::DeleteTopics, 1, 6),
+    range(ApiKey::InitProducerId, 0, 4),
+    range(ApiKey::CreatePartitions, 0, 3),
+    range(ApiKey::Vote, 0, 0),
+    range(ApiKey::BeginQuorumEpoch, 0, 0),
+    range(ApiKey::EndQuorumEpoch, 0, 0),
+    range(ApiKey::AlterPartition, 2, 3),
+    range(ApiKey::BrokerRegistration, 0, 3),
+    range(ApiKey::BrokerHeartbeat, 0, 1),
+    range(ApiKey::AllocateProducerIds, 0, 0),
+];
+
+/// Which table a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListenerKind {
+    /// Clients, and brokers fetching from each other.
+    Broker,
+    /// The controller quorum and brokers' calls to it.
+    Controller,
 }
 
-/// Whether `version` of `api_key` is served (decoded and answered normally).
+impl ListenerKind {
+    pub fn apis(self) -> &'static [ApiRange] {
+        match self {
+            ListenerKind::Broker => SUPPORTED_APIS,
+            ListenerKind::Controller => CONTROLLER_APIS,
+        }
+    }
+}
+
+/// The advertised range of an API key on a broker listener, if offered.
+pub fn advertised(api_key: ApiKey) -> Option<ApiRange> {
+    advertised_on(ListenerKind::Broker, api_key)
+}
+
+/// The advertised range of an API key on a listener of `kind`, if offered.
+pub fn advertised_on(kind: ListenerKind, api_key: ApiKey) -> Option<ApiRange> {
+    kind.apis().iter().copied().find(|r| r.api_key == api_key)
+}
+
+/// Whether `version` of `api_key` is served on a broker listener.
 pub fn is_served(api_key: ApiKey, version: i16) -> bool {
-    advertised(api_key).is_some_and(|r| r.served_min_version <= version && version <= r.max_version)
+    is_served_on(ListenerKind::Broker, api_key, version)
+}
+
+/// Whether `version` of `api_key` is served (decoded and answered normally) on `kind`.
+pub fn is_served_on(kind: ListenerKind, api_key: ApiKey, version: i16) -> bool {
+    advertised_on(kind, api_key)
+        .is_some_and(|r| r.served_min_version <= version && version <= r.max_version)
+}
+
+/// The body of a broker listener's ApiVersions response with `error_code`.
+pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
+    api_versions_response_on(ListenerKind::Broker, error_code)
 }
 
 /// The body of an ApiVersions response with `error_code` (0, or 35 for the v0 fallback).
-pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
-    let api_keys = SUPPORTED_APIS
+pub fn api_versions_response_on(kind: ListenerKind, error_code: i16) -> ApiVersionsResponse {
+    let api_keys = kind
+        .apis()
         .iter()
         .map(|r| {
             ApiVersion::default()
@@ -69,7 +124,7 @@ mod tests {
 
     #[test]
     fn every_advertised_range_is_one_the_codec_can_serve() {
-        for r in SUPPORTED_APIS {
+        for r in SUPPORTED_APIS.iter().chain(CONTROLLER_APIS) {
             let codec = r.api_key.valid_versions();
             assert!(codec.min <= r.served_min_version, "{:?} served below the codec", r.api_key);
             assert!(r.max_version <= codec.max, "{:?} advertised above the codec", r.api_key);
