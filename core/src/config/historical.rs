@@ -87,13 +87,16 @@ mod tests {
 
     #[test]
     fn every_name_sets_its_own_switch_and_defaults_are_modern_kafka() {
-        assert_eq!(HistoricalBehaviours::default(), HistoricalBehaviours {
-            hw_truncation: false,
-            no_maximal_isr: false,
-            no_broker_epoch_fencing: false,
-            no_eligible_leader_replicas: false,
-            hw_before_truncation: false,
-        });
+        assert_eq!(
+            HistoricalBehaviours::default(),
+            HistoricalBehaviours {
+                hw_truncation: false,
+                no_maximal_isr: false,
+                no_broker_epoch_fencing: false,
+                no_eligible_leader_replicas: false,
+                hw_before_truncation: false,
+            }
+        );
         for name in HistoricalBehaviours::NAMES {
             let mut switches = HistoricalBehaviours::default();
             switches.set(name, true).unwrap();

@@ -522,10 +522,9 @@ impl BrokerConfig {
                 }
                 other if other.starts_with(historical::KEY_PREFIX) => {
                     let on = parse_bool(&value).map_err(invalid)?;
-                    config
-                        .historical
-                        .set(&other[historical::KEY_PREFIX.len()..], on)
-                        .map_err(|_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() })?;
+                    config.historical.set(&other[historical::KEY_PREFIX.len()..], on).map_err(
+                        |_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() },
+                    )?;
                 }
                 other if NO_EFFECT_KEYS.iter().any(|(k, _)| *k == other) => {
                     let why = NO_EFFECT_KEYS
@@ -992,9 +991,8 @@ mod tests {
         assert!(config.historical.no_eligible_leader_replicas);
         assert!(!config.historical.no_broker_epoch_fencing);
         assert_eq!(BrokerConfig::default().historical, HistoricalBehaviours::default());
-        let error =
-            BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
-                .unwrap_err();
+        let error = BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
+            .unwrap_err();
         assert!(error.to_string().contains("unknown config key `odradek.historical.no_isr`"));
         let error =
             BrokerConfig::from_entries(entries(&[("odradek.historical.hw_truncation", "yes")]))
