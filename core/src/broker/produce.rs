@@ -59,6 +59,7 @@ impl<S: Storage> Broker<S> {
                                     (ErrorCode::NotEnoughReplicas, e.to_string())
                                 }
                                 AppendError::Log(log) => (log_error_code(log), e.to_string()),
+                                other => (other.error_code(), e.to_string()),
                             },
                         )?;
                     let log_append_time_ms = match partition_timestamp_type(partition) {

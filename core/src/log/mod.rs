@@ -673,6 +673,32 @@ impl<S: Storage> Log<S> {
         Ok(count)
     }
 
+    /// Deletes the whole segments that end at or before `offset`, never the active one, and
+    /// advances the log start (a follower following its leader's log start offset). Returns
+    /// how many segments were deleted.
+    pub fn delete_segments_below(&mut self, offset: Offset) -> Result<usize, LogError> {
+        self.check_online()?;
+        let count =
+            self.segments.windows(2).take_while(|pair| pair[1].base_offset <= offset).count();
+        if count == 0 {
+            return Ok(0);
+        }
+        let result = (|| -> Result<(), LogError> {
+            for segment in self.segments.drain(..count) {
+                let base = segment.base_offset;
+                drop(segment);
+                Self::delete_segment_files(&self.storage, &self.dir, base)?;
+            }
+            self.storage.sync_dir(&self.dir)?;
+            Ok(())
+        })();
+        self.fail_stop(result)?;
+        self.log_start_offset = self.segments[0].base_offset;
+        self.recovery_point = self.recovery_point.max(self.log_start_offset);
+        self.assert_invariants();
+        Ok(count)
+    }
+
     /// Syncs everything appended so far; the durable offset becomes the log end offset.
     pub fn flush(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.check_online()?;
