@@ -3,9 +3,10 @@
 //! Inputs: scenarios and seeds. Outputs: verdicts, traces and reports. Modules:
 //! [`disk`] the simulated page cache, [`scenario`] scenario files, [`history`] what clients
 //! saw, [`check`] the history checker, [`ground_truth`] the runtime invariants,
-//! [`properties`] the names a run is judged by, [`measure`] the end-of-run metrics and
-//! checks, [`verdict`] judging a run, [`outcome`] what a run produced, [`report`] the
-//! Markdown, SVG and JSON reports, [`trace`] the trace and its hash, [`workload`] the clients.
+//! [`invariants`] the replication invariants over cluster snapshots, [`properties`] the names
+//! a run is judged by, [`measure`] the end-of-run metrics and checks, [`verdict`] judging a
+//! run, [`outcome`] what a run produced, [`report`] the Markdown, SVG and JSON reports,
+//! [`trace`] the trace and its hash, [`workload`] the clients.
 //! Under `--cfg madsim` also [`cluster`], [`faults`] and [`runner`].
 
 pub mod check;
@@ -16,6 +17,7 @@ pub mod disk;
 pub mod faults;
 pub mod ground_truth;
 pub mod history;
+pub mod invariants;
 pub mod measure;
 pub mod outcome;
 pub mod properties;

@@ -142,6 +142,77 @@ pub const PROPERTIES: &[Property] = &[
     },
 ];
 
+/// The runtime invariants of a replicated cluster ([`crate::invariants`], anomalies.md §4.4),
+/// in report order. They join [`PROPERTIES`] when the cluster simulation feeds the checker
+/// its observations; until then no run evaluates them, so no report may list them as held.
+pub const REPLICATION_PROPERTIES: &[Property] = &[
+    Property {
+        name: "log-matching",
+        kind: Invariant,
+        meaning: "two replicas of a partition hold the same batches below both their high watermarks",
+    },
+    Property {
+        name: "leader-completeness",
+        kind: Invariant,
+        meaning: "a running leader holds every record acknowledged with acks=all while the ISR met min.insync.replicas",
+    },
+    Property {
+        name: "no-committed-record-lost",
+        kind: Invariant,
+        meaning: "every record acknowledged with acks=all while the ISR met min.insync.replicas is on some replica",
+    },
+    Property {
+        name: "leader-candidates-complete",
+        kind: Invariant,
+        meaning: "every running unfenced ISR or ELR member's log reaches the highest committed high watermark",
+    },
+    Property {
+        name: "client-hw-monotonic",
+        kind: Invariant,
+        meaning: "the high watermark clients are answered for a partition never goes backwards",
+    },
+    Property {
+        name: "unclean-election-loss",
+        kind: Invariant,
+        meaning: "with unclean leader election enabled, committed records were lost, replicas diverged or a client's high watermark went back (the trade Kafka makes there)",
+    },
+    Property {
+        name: "leader-in-isr",
+        kind: Invariant,
+        meaning: "the controller's leader of a partition is in its ISR, or there is none",
+    },
+    Property {
+        name: "isr-in-replicas",
+        kind: Invariant,
+        meaning: "every ISR and ELR member of a partition is one of its replicas",
+    },
+    Property {
+        name: "isr-elr-disjoint",
+        kind: Invariant,
+        meaning: "no broker is in both the ISR and the ELR of a partition",
+    },
+    Property {
+        name: "no-fenced-in-isr",
+        kind: Invariant,
+        meaning: "no fenced broker is in an ISR, except as the last member of a leaderless partition",
+    },
+    Property {
+        name: "epochs-monotonic",
+        kind: Invariant,
+        meaning: "a partition's leader and partition epochs never go backwards, and no replica is ahead of the controller",
+    },
+    Property {
+        name: "stale-leader-fenced",
+        kind: Invariant,
+        meaning: "only the controller's leader claims the current leader epoch, and a stale leader's high watermark stays within the new leader's log",
+    },
+    Property {
+        name: "raft-election-safety",
+        kind: Invariant,
+        meaning: "no two KRaft nodes lead, or are believed to lead, the same epoch",
+    },
+];
+
 /// The property with this name.
 pub fn property(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name)
