@@ -1053,8 +1053,13 @@ fn kafka_broker_config_errors_use_cores_validator() {
     );
     assert_eq!(
         error(&config("\"process.roles\" = \"broker\"")),
-        "x.toml:4: cluster.broker_config.\"process.roles\": a Kafka broker setting that odradek \
-         does not support yet"
+        "x.toml:4: cluster.broker_config.\"process.roles\": set by the testbed from the \
+         cluster's shape; it cannot be configured here"
+    );
+    assert_eq!(
+        error(&config("\"zookeeper.connect\" = \"zk:2181\"")),
+        "x.toml:4: cluster.broker_config.\"zookeeper.connect\": a Kafka broker setting that \
+         odradek does not support yet"
     );
     assert_eq!(
         error(&config("\"node.id\" = \"1\"")),

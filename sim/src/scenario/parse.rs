@@ -178,6 +178,14 @@ const STEP_KEYS: &[&str] = &["at_ms", "when", "do"];
 /// Broker keys the testbed sets itself, differently for each broker.
 const TESTBED_BROKER_KEYS: &[&str] =
     &["node.id", "broker.id", "listeners", "advertised.listeners", "log.dirs", "log.dir"];
+/// Broker keys that follow from the cluster's shape, which the testbed builds.
+const TOPOLOGY_BROKER_KEYS: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+];
 
 /// `"a", "b" or "c"`.
 fn one_of(choices: &[&str]) -> String {
@@ -510,6 +518,11 @@ fn read_cluster(root: &Table<'_>) -> Result<ClusterSpec> {
             if TESTBED_BROKER_KEYS.contains(&entry.key.as_str()) {
                 return Err(entry.field.error(
                     "set by the testbed, differently for each broker; it cannot be configured here",
+                ));
+            }
+            if TOPOLOGY_BROKER_KEYS.contains(&entry.key.as_str()) {
+                return Err(entry.field.error(
+                    "set by the testbed from the cluster's shape; it cannot be configured here",
                 ));
             }
         }
