@@ -22,12 +22,17 @@ pub fn write_recovery_point<S: Storage>(
     dir: &Path,
     offset: Offset,
 ) -> StorageResult<()> {
-    write_atomically(
-        storage,
-        dir,
-        RECOVERY_POINT_FILE,
-        format!("{CHECKPOINT_VERSION}\n{}\n", offset.0).as_bytes(),
-    )
+    write_offset(storage, dir, RECOVERY_POINT_FILE, offset)
+}
+
+/// Writes an offset checkpoint (`version\noffset\n`) named `name`, atomically and durably.
+pub fn write_offset<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+    offset: Offset,
+) -> StorageResult<()> {
+    write_atomically(storage, dir, name, format!("{CHECKPOINT_VERSION}\n{}\n", offset.0).as_bytes())
 }
 
 /// Replaces the file `name` in `dir` with `contents`, atomically and durably: a temporary
@@ -56,7 +61,17 @@ pub fn read_recovery_point<S: Storage>(
     storage: &S,
     dir: &Path,
 ) -> StorageResult<Option<Result<Offset, String>>> {
-    let path = dir.join(RECOVERY_POINT_FILE);
+    read_offset(storage, dir, RECOVERY_POINT_FILE)
+}
+
+/// Reads the offset checkpoint `name`: `Ok(None)` when there is none, `Ok(Some(Err(why)))`
+/// when the file exists but cannot be parsed.
+pub fn read_offset<S: Storage>(
+    storage: &S,
+    dir: &Path,
+    name: &str,
+) -> StorageResult<Option<Result<Offset, String>>> {
+    let path = dir.join(name);
     if !storage.exists(&path)? {
         return Ok(None);
     }

@@ -44,7 +44,7 @@ use crate::config::{HistoricalBehaviours, TimestampType, TopicSettings};
 use crate::log::batch::BatchHeader;
 use crate::log::{checkpoint, AppendInfo, LeaderEpochCache, Log, LogError, ReadResult};
 use crate::protocol::ErrorCode;
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::storage::Storage;
 use crate::types::{LeaderEpoch, Offset, TopicPartition};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -54,7 +54,6 @@ use std::path::PathBuf;
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
 /// Kafka's default `replica.lag.time.max.ms`.
 pub const DEFAULT_REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
-const HIGH_WATERMARK_CHECKPOINT_VERSION: &str = "0";
 
 /// A partition's leader and ISR as the committed metadata has them (Kafka's
 /// `PartitionRegistration`, the parts a replica needs).
@@ -1069,11 +1068,11 @@ impl<S: Storage> Partition<S> {
         if single || self.checkpointed_high_watermark == Some(self.high_watermark) {
             return Ok(());
         }
-        checkpoint::write_atomically(
+        checkpoint::write_offset(
             &self.storage,
             &self.dir,
             HIGH_WATERMARK_CHECKPOINT_FILE,
-            format!("{HIGH_WATERMARK_CHECKPOINT_VERSION}\n{}\n", self.high_watermark.0).as_bytes(),
+            self.high_watermark,
         )?;
         self.checkpointed_high_watermark = Some(self.high_watermark);
         Ok(())
@@ -1190,21 +1189,13 @@ fn read_high_watermark<S: Storage>(
     storage: &S,
     dir: &std::path::Path,
 ) -> Result<Option<Offset>, LogError> {
-    let path = dir.join(HIGH_WATERMARK_CHECKPOINT_FILE);
-    if !storage.exists(&path)? {
-        return Ok(None);
-    }
-    let bytes = storage.open(&path, OpenMode::Existing)?.read_all()?;
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines = text.lines();
-    let parsed = match (lines.next(), lines.next(), lines.next()) {
-        (Some(HIGH_WATERMARK_CHECKPOINT_VERSION), Some(offset), None) => {
-            offset.trim().parse::<i64>().ok().filter(|&o| o >= 0).map(Offset)
+    match checkpoint::read_offset(storage, dir, HIGH_WATERMARK_CHECKPOINT_FILE)? {
+        None => Ok(None),
+        Some(Ok(offset)) => Ok(Some(offset)),
+        Some(Err(why)) => {
+            let file = dir.join(HIGH_WATERMARK_CHECKPOINT_FILE);
+            tracing::warn!(file = %file.display(), %why, "unreadable high watermark checkpoint; starting from the log start");
+            Ok(None)
         }
-        _ => None,
-    };
-    if parsed.is_none() {
-        tracing::warn!(file = %path.display(), "unreadable high watermark checkpoint; starting from the log start");
     }
-    Ok(parsed)
 }
