@@ -522,10 +522,9 @@ impl BrokerConfig {
                 }
                 other if other.starts_with(historical::KEY_PREFIX) => {
                     let on = parse_bool(&value).map_err(invalid)?;
-                    config
-                        .historical
-                        .set(&other[historical::KEY_PREFIX.len()..], on)
-                        .map_err(|_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() })?;
+                    config.historical.set(&other[historical::KEY_PREFIX.len()..], on).map_err(
+                        |_| ConfigError::UnknownKey { key: key.clone(), origin: origin.clone() },
+                    )?;
                 }
                 other if NO_EFFECT_KEYS.iter().any(|(k, _)| *k == other) => {
                     let why = NO_EFFECT_KEYS
@@ -801,13 +800,28 @@ impl TopicConfig {
 
     /// DescribeConfigs entries for a topic with these overrides.
     pub fn describe(&self, broker: &BrokerConfig) -> Vec<DescribedConfig> {
-        let settings = self.resolve(broker);
+        self.describe_with(&broker.topic_defaults, |synonym| broker.is_explicit(synonym))
+    }
+
+    /// DescribeConfigs entries for a topic with these overrides on top of `defaults`, where
+    /// the broker config that produced the defaults is not at hand (the controller): a
+    /// value not overridden by the topic is reported as a default.
+    pub fn describe_on(&self, defaults: &TopicSettings) -> Vec<DescribedConfig> {
+        self.describe_with(defaults, |_| false)
+    }
+
+    fn describe_with(
+        &self,
+        defaults: &TopicSettings,
+        is_explicit: impl Fn(&str) -> bool,
+    ) -> Vec<DescribedConfig> {
+        let settings = self.resolve_on(defaults);
         TOPIC_KEYS
             .iter()
             .map(|&(name, synonym, value_type, documentation)| {
                 let source = if self.overrides.contains_key(name) {
                     ConfigSource::TopicConfig
-                } else if broker.is_explicit(synonym) {
+                } else if is_explicit(synonym) {
                     ConfigSource::StaticBrokerConfig
                 } else {
                     ConfigSource::DefaultConfig
@@ -992,9 +1006,8 @@ mod tests {
         assert!(config.historical.no_eligible_leader_replicas);
         assert!(!config.historical.no_broker_epoch_fencing);
         assert_eq!(BrokerConfig::default().historical, HistoricalBehaviours::default());
-        let error =
-            BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
-                .unwrap_err();
+        let error = BrokerConfig::from_entries(entries(&[("odradek.historical.no_isr", "true")]))
+            .unwrap_err();
         assert!(error.to_string().contains("unknown config key `odradek.historical.no_isr`"));
         let error =
             BrokerConfig::from_entries(entries(&[("odradek.historical.hw_truncation", "yes")]))
