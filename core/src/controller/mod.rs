@@ -12,7 +12,10 @@
 //!
 //! In-memory state (lost on failover, rebuilt by `activate`): each broker's session (its last
 //! heartbeat, and the metadata offset it must reach before it is unfenced). Everything else
-//! lives in the image.
+//! lives in the image. An unfenced broker whose session is live holds its id: a new
+//! incarnation is refused with DUPLICATE_BROKER_REGISTRATION until the session expires (or the
+//! broker finishes a controlled shutdown, which fences it). A new incarnation of a broker that
+//! is still unfenced in the image is fenced (out of every ISR) before it registers (R12).
 //!
 //! Invariants of the records produced (asserted by the image's replay, and checked by the
 //! tests over random command sequences): leader ∈ ISR or leader = -1; ISR ⊆ replicas;
@@ -255,10 +258,13 @@ impl QuorumController {
         !self.config.historical.no_eligible_leader_replicas
     }
 
-    fn session_is_live(&self, broker_id: i32, now_ms: i64) -> bool {
-        self.sessions
-            .get(&broker_id)
-            .is_some_and(|s| now_ms < s.last_heartbeat_ms + self.config.broker_session_timeout_ms)
+    /// Whether the registered incarnation of `broker_id` still holds the id: it is unfenced
+    /// and has heartbeated within the session timeout. (A fenced broker has no session.)
+    fn session_is_live(&self, image: &MetadataImage, broker_id: i32, now_ms: i64) -> bool {
+        image.broker(broker_id).is_some_and(|b| !b.fenced)
+            && self.sessions.get(&broker_id).is_some_and(|s| {
+                now_ms < s.last_heartbeat_ms + self.config.broker_session_timeout_ms
+            })
     }
 
     /// Fences `brokers` (registered and unfenced) and moves them out of every ISR and
@@ -346,7 +352,7 @@ impl QuorumController {
                 return BrokerRegistrationResponse::default()
                     .with_broker_epoch(existing.broker_epoch);
             }
-            if self.session_is_live(broker_id, now_ms) {
+            if self.session_is_live(scratch.image(), broker_id, now_ms) {
                 tracing::info!(
                     broker = broker_id,
                     "registration of a new incarnation refused: the previous one's session is live"
@@ -458,6 +464,11 @@ impl QuorumController {
                     .image()
                     .topics()
                     .any(|t| t.partitions.values().any(|p| p.leader == broker_id));
+                if should_shut_down {
+                    // As Kafka's SHUTDOWN_NOW: the broker is done and fenced, so its session
+                    // ends and its next incarnation may register at once.
+                    self.fence_brokers(scratch, &[broker_id]);
+                }
             }
         } else if request.want_fence {
             self.fence_brokers(scratch, &[broker_id]);

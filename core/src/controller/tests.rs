@@ -284,7 +284,9 @@ fn registration_hands_out_growing_epochs_and_a_retry_keeps_its_epoch() {
     assert_eq!(c.register_with(1, 1, -1), (0, first), "the same incarnation keeps its epoch");
     assert_eq!(c.image.offset(), offset, "and nothing is written");
 
-    // A new incarnation while the old one's session is live is refused, as Kafka does.
+    // A new incarnation while the old one's session is live (unfenced, heartbeating) is
+    // refused, as Kafka does.
+    assert!(!c.heartbeat(1).is_fenced);
     assert_eq!(c.register_with(1, 2, -1).0, ErrorCode::DuplicateBrokerRegistration.code());
     // Once the session has expired, the new incarnation gets a new epoch.
     c.expire_all_but(&[2]);
@@ -292,6 +294,29 @@ fn registration_hands_out_growing_epochs_and_a_retry_keeps_its_epoch() {
     assert_eq!(code, 0);
     assert!(third > second);
     assert_eq!(c.image.broker(1).unwrap().incarnation_id, incarnation(1, 2));
+}
+
+#[test]
+fn a_quick_reboot_is_fenced_out_of_every_isr_before_the_new_incarnation_registers() {
+    // R12: the old session expired, but the timer has not fenced it yet when the broker,
+    // rebooted, registers again. The old incarnation must not stay in any ISR.
+    let mut c = Cluster::modern();
+    c.start(&[1, 2]);
+    c.create_topic("orders", 2, 2, &[]);
+    c.now_ms += SESSION_MS;
+    c.heartbeat(2);
+    let epoch = c.epoch(1);
+    assert_eq!(c.register_with(1, 2, epoch).0, 0);
+    assert!(c.image.broker(1).unwrap().fenced);
+    for p in 0..2 {
+        let p = c.partition("orders", p);
+        assert_eq!((p.leader, p.isr.clone()), (2, vec![2]), "{p:?}");
+    }
+    // Caught up, it leads nothing until the leader adds it back to the ISR.
+    c.heartbeat(1);
+    assert_eq!(c.partition("orders", 0).leader, 2);
+    c.alter_isr("orders", 0, &[2, 1]);
+    assert_eq!(c.partition("orders", 0).isr, [2, 1]);
 }
 
 #[test]
@@ -590,7 +615,7 @@ fn controlled_shutdown_moves_leadership_away_before_the_broker_stops() {
     let epoch = c.epoch(solo_owner);
     let offset = c.image.offset();
     let r = c.heartbeat_with(solo_owner, epoch, offset, true);
-    assert!(r.should_shut_down && !r.is_fenced, "{r:?}");
+    assert!(r.should_shut_down && r.is_fenced, "{r:?}");
     assert!(c.image.broker(solo_owner).unwrap().in_controlled_shutdown);
     for p in 0..3 {
         let p = c.partition("orders", p);
@@ -601,9 +626,9 @@ fn controlled_shutdown_moves_leadership_away_before_the_broker_stops() {
     // Its only replica shut down cleanly: "solo" waits for it in the ELR.
     let p = c.partition("solo", 0);
     assert_eq!((p.leader, p.isr.clone(), p.elr.clone()), (-1, vec![], vec![solo_owner]));
-    // It comes back after a clean shutdown and leads "solo" again.
-    c.expire_all_but(&[1, 2, 3].into_iter().filter(|&b| b != solo_owner).collect::<Vec<_>>());
-    c.register_with(solo_owner, 2, epoch);
+    // Done and fenced, its session is over: it restarts at once after its clean shutdown,
+    // and leads "solo" again.
+    assert_eq!(c.register_with(solo_owner, 2, epoch).0, 0);
     c.heartbeat(solo_owner);
     assert_eq!(c.partition("solo", 0).leader, solo_owner);
 }
