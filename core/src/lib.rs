@@ -7,6 +7,7 @@
 pub mod broker;
 pub mod client;
 pub mod config;
+pub mod controller;
 pub mod log;
 pub mod metadata;
 pub mod node;

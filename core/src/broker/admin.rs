@@ -38,8 +38,8 @@ type Refusal = (ErrorCode, String);
 /// controller (`MAX_PARTITIONS_PER_BATCH`, KAFKA-17870 and KAFKA-19673). Without it a single
 /// request asking for 2^31-1 partitions made the broker build metadata for every one of them:
 /// memory and disk exhaustion from one frame of bad input.
-const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
-const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+pub(crate) const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+pub(crate) const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
 
 impl<S: Storage> Broker<S> {
     pub(super) fn handle_create_topics(
@@ -341,6 +341,8 @@ impl<S: Storage> Broker<S> {
                         leader: node,
                         leader_epoch: 0,
                         partition_epoch: 0,
+                        elr: vec![],
+                        last_known_elr: vec![],
                     })
                     .collect();
                 self.commit_and_open(records, &name, now_ms)
@@ -497,7 +499,7 @@ pub(super) fn find_coordinator(
     }
 }
 
-fn refuse_topic(
+pub(crate) fn refuse_topic(
     result: CreatableTopicResult,
     code: ErrorCode,
     message: String,
@@ -506,7 +508,7 @@ fn refuse_topic(
     result.with_error_code(code.code()).with_error_message(Some(str_bytes(message)))
 }
 
-fn creatable_config(c: DescribedConfig) -> CreatableTopicConfigs {
+pub(crate) fn creatable_config(c: DescribedConfig) -> CreatableTopicConfigs {
     CreatableTopicConfigs::default()
         .with_name(str_bytes(c.name))
         .with_value(Some(str_bytes(c.value)))

@@ -11,7 +11,7 @@
 //! produce), possibly later (a fetch waiting for data); metadata changes are durable before
 //! any response shows them; one handler per API key, in the files beside this one.
 
-mod admin;
+pub(crate) mod admin;
 mod fetch;
 mod list_offsets;
 mod metadata;
@@ -341,6 +341,8 @@ impl<S: Storage> Broker<S> {
             leader: node,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: vec![],
+            last_known_elr: vec![],
         }));
         self.commit_and_open(records, name, now_ms)?;
         tracing::info!(topic = name, partitions, %topic_id, "topic created");
@@ -413,7 +415,7 @@ pub fn log_error_code(error: &LogError) -> ErrorCode {
     }
 }
 
-fn str_bytes(s: impl Into<String>) -> StrBytes {
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
 

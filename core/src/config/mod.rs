@@ -808,13 +808,28 @@ impl TopicConfig {
 
     /// DescribeConfigs entries for a topic with these overrides.
     pub fn describe(&self, broker: &BrokerConfig) -> Vec<DescribedConfig> {
-        let settings = self.resolve(broker);
+        self.describe_with(&broker.topic_defaults, |synonym| broker.is_explicit(synonym))
+    }
+
+    /// DescribeConfigs entries for a topic with these overrides on top of `defaults`, where
+    /// the broker config that produced the defaults is not at hand (the controller): a
+    /// value not overridden by the topic is reported as a default.
+    pub fn describe_on(&self, defaults: &TopicSettings) -> Vec<DescribedConfig> {
+        self.describe_with(defaults, |_| false)
+    }
+
+    fn describe_with(
+        &self,
+        defaults: &TopicSettings,
+        is_explicit: impl Fn(&str) -> bool,
+    ) -> Vec<DescribedConfig> {
+        let settings = self.resolve_on(defaults);
         TOPIC_KEYS
             .iter()
             .map(|&(name, synonym, value_type, documentation)| {
                 let source = if self.overrides.contains_key(name) {
                     ConfigSource::TopicConfig
-                } else if broker.is_explicit(synonym) {
+                } else if is_explicit(synonym) {
                     ConfigSource::StaticBrokerConfig
                 } else {
                     ConfigSource::DefaultConfig
