@@ -275,7 +275,7 @@ fn the_single_replica_path_commits_every_append_at_once() {
 fn acks_all_completes_once_both_followers_fetched() {
     let mut c = Cluster::new(&[1, 2, 3], 2, modern());
     let (id, info) = c.produce(-1).unwrap();
-    assert_eq!(c.p(1).acks_all_status(info.last_offset).unwrap(), false);
+    assert!(!c.p(1).acks_all_status(info.last_offset).unwrap());
     c.fetch(2);
     c.fetch(3);
     // Both hold the record; the leader learns it from their next fetch offsets.
@@ -283,10 +283,10 @@ fn acks_all_completes_once_both_followers_fetched() {
     assert_eq!(c.p(1).high_watermark(), Offset(0));
     c.fetch(2);
     assert_eq!(c.p(1).high_watermark(), Offset(0), "follower 3's position still unknown");
-    assert_eq!(c.p(1).acks_all_status(info.last_offset).unwrap(), false);
+    assert!(!c.p(1).acks_all_status(info.last_offset).unwrap());
     c.fetch(3);
     assert_eq!(c.p(1).high_watermark(), Offset(1));
-    assert_eq!(c.p(1).acks_all_status(info.last_offset).unwrap(), true);
+    assert!(c.p(1).acks_all_status(info.last_offset).unwrap());
     // Followers learn the HW from the answer to their next fetch.
     assert_eq!(c.p(2).high_watermark(), Offset(0));
     c.fetch(2);
@@ -426,7 +426,7 @@ fn not_enough_replicas_before_and_after_the_append() {
     let (_, info) = c.produce(-1).unwrap();
     c.fetch(2);
     c.fetch(2);
-    assert_eq!(c.p(1).acks_all_status(info.last_offset).unwrap(), true);
+    assert!(c.p(1).acks_all_status(info.last_offset).unwrap());
     // The ISR drops to the leader before the purgatory looks again.
     c.commit_isr(&[1]);
     assert!(matches!(
@@ -441,7 +441,7 @@ fn not_enough_replicas_before_and_after_the_append() {
     // acks=1 is appended, but below min ISR the HW stays (KIP-966): not visible, not acked.
     let (_, one) = c.produce(1).unwrap();
     assert_eq!(c.p(1).high_watermark(), Offset(1));
-    assert_eq!(c.p(1).acks_all_status(one.last_offset).unwrap(), false);
+    assert!(!c.p(1).acks_all_status(one.last_offset).unwrap());
     assert!(matches!(
         c.p_mut(2).append_as_leader(&batch(1, 1), 1, 0),
         Err(AppendError::NotLeaderOrFollower)
@@ -467,7 +467,7 @@ fn r5(historical: HistoricalBehaviours) -> (Vec<i64>, i64) {
     let (m1, info) = c.produce(-1).unwrap();
     c.fetch(2);
     c.fetch(2);
-    assert_eq!(c.p(1).acks_all_status(info.last_offset).unwrap(), true, "m1 is acknowledged");
+    assert!(c.p(1).acks_all_status(info.last_offset).unwrap(), "m1 is acknowledged");
     assert_eq!(c.p(2).high_watermark(), Offset(0), "B has not learned the HW yet");
     // B restarts.
     drop(c.replicas.get_mut(&2).unwrap().take());
