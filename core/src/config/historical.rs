@@ -28,7 +28,9 @@ pub struct HistoricalBehaviours {
     /// last replica standing is kept in the ISR when it is fenced, and is elected again when
     /// it comes back, even after an unclean shutdown lost its unflushed suffix. Re-enables
     /// R11 ("last replica standing" turns a local page-cache loss into a global one).
-    /// Honoured by the controller's partition changes and broker registration.
+    /// Honoured by the controller's partition changes and broker registration, and by the
+    /// partition leader, which then also advances the high watermark while the ISR is below
+    /// `min.insync.replicas` (KIP-966's other half).
     pub no_eligible_leader_replicas: bool,
     /// KAFKA-14704: a follower raises its high watermark from a fetch response before it has
     /// truncated its log to the leader's, so for a moment it exposes records that the

@@ -436,13 +436,17 @@ impl<S: Storage> Partition<S> {
             tracing::warn!(partition = %self.topic_partition.dir_name(), epoch = state.leader_epoch, current = %self.leader_epoch, "stale follower state ignored");
             return Ok(());
         }
+        // The same epoch again (metadata replayed): nothing to reconcile, as Kafka skips a
+        // LeaderAndIsr whose epoch it already has.
+        let same_epoch =
+            state.leader_epoch == self.leader_epoch.0 && matches!(self.role, Role::Follower { .. });
         self.leader_epoch = LeaderEpoch(state.leader_epoch);
         self.partition_epoch = state.partition_epoch;
         self.replicas = state.replicas.clone();
         self.isr = state.isr.clone();
         self.elr = state.elr.clone();
         self.role = Role::Follower { leader: (state.leader >= 0).then_some(state.leader) };
-        if self.historical.hw_truncation {
+        if self.historical.hw_truncation && !same_epoch {
             self.pending_divergence = None;
             let to = self.high_watermark;
             if to < self.log.log_end_offset() {
