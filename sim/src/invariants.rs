@@ -67,6 +67,7 @@
 use crate::history::TopicPartitionKey;
 use crate::properties::REPLICATION_PROPERTIES;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[cfg(test)]
@@ -305,16 +306,21 @@ impl Findings {
     }
 }
 
-/// A replica's batches, sorted by base offset.
+/// A replica's batches, sorted by base offset (copied only if the view's are not).
 struct Log<'a> {
     view: &'a ReplicaView,
-    batches: Vec<BatchView>,
+    batches: Cow<'a, [BatchView]>,
 }
 
 impl<'a> Log<'a> {
     fn new(view: &'a ReplicaView) -> Self {
-        let mut batches = view.batches.clone();
-        batches.sort();
+        let batches = if view.batches.is_sorted() {
+            Cow::Borrowed(&view.batches[..])
+        } else {
+            let mut batches = view.batches.clone();
+            batches.sort();
+            Cow::Owned(batches)
+        };
         Log { view, batches }
     }
 
@@ -484,12 +490,8 @@ impl ReplicationInvariants {
         let mut nodes: Vec<&RaftView> = observation.raft.iter().collect();
         nodes.sort_by_key(|n| (n.node_id, n.epoch));
         for node in nodes {
-            let claims = node
-                .is_leader
-                .then_some((node.node_id, "claims leadership"))
-                .into_iter()
-                .chain(node.leader.map(|l| (l, "names its leader")));
-            for (leader, how) in claims {
+            let claims = node.is_leader.then_some(node.node_id).into_iter().chain(node.leader);
+            for leader in claims {
                 match self.raft_leaders.get(&node.epoch) {
                     None => {
                         self.raft_leaders
@@ -497,15 +499,22 @@ impl ReplicationInvariants {
                     }
                     Some(&(first, said_by, since)) if first != leader => {
                         let (a, b) = (first.min(leader), first.max(leader));
+                        let claim = if leader == node.node_id && node.is_leader {
+                            format!("KRaft node {leader} leads epoch {}", node.epoch)
+                        } else {
+                            format!(
+                                "KRaft node {} names node {leader} leader of epoch {}",
+                                node.node_id, node.epoch
+                            )
+                        };
                         out.push(
                             RAFT_ELECTION_SAFETY,
                             format!("{}|{a}|{b}", node.epoch),
                             None,
                             Some(node.node_id),
                             format!(
-                                "KRaft node {} {how} as node {leader} in epoch {}, but node \
-                                 {said_by} saw node {first} lead that epoch at t={since}ms",
-                                node.node_id, node.epoch
+                                "{claim}, but node {said_by} saw node {first} lead it at \
+                                 t={since}ms"
                             ),
                         );
                     }

@@ -487,8 +487,7 @@ fn raft_election_safety_two_leaders_of_one_epoch_over_time() {
     assert_eq!(names(&violations), vec![RAFT_ELECTION_SAFETY]);
     assert_eq!(
         violations[0].explanation,
-        "KRaft node 2 claims leadership as node 2 in epoch 1, but node 1 saw node 1 lead that \
-         epoch at t=100ms"
+        "KRaft node 2 leads epoch 1, but node 1 saw node 1 lead it at t=100ms"
     );
     assert_eq!(violations[0].broker, Some(2));
 }
