@@ -24,18 +24,22 @@
 //!   watermarks, or below the highest batch both hold with the same base offset and leader
 //!   epoch.
 //! - I1 (`leader-completeness`): every committed acknowledged record is on the controller's
-//!   leader when that replica is running; (`no-committed-record-lost`): it is on at least one
-//!   replica, running or not.
-//! - I3 (`leader-candidates-complete`): every running, unfenced ISR or ELR member has a log
-//!   end offset of at least the true high watermark.
+//!   leader when that replica is running and its broker is not awaiting re-registration after
+//!   an unclean shutdown; (`no-committed-record-lost`): it is on at least one replica, running
+//!   or not.
+//! - I3 (`leader-candidates-complete`): every running, unfenced ISR or ELR member whose broker
+//!   is not awaiting re-registration after an unclean shutdown has a log end offset of at
+//!   least the true high watermark (Vanlightly's LeaderCandidateCompleteness: an unclean
+//!   replica is excused until the controller has seen it restart; if it is then still an
+//!   unfenced candidate, as without broker-epoch fencing, R10 and R12, the check fires).
 //! - I7 (`client-hw-monotonic`): the high watermark clients are answered never goes back.
 //! - `leader-in-isr`, `isr-in-replicas` (ISR and ELR ⊆ replicas), `isr-elr-disjoint`,
 //!   `no-fenced-in-isr`: the controller's partition records are well formed.
 //! - `epochs-monotonic`: a partition's leader epoch and partition epoch never decrease, and
 //!   no replica's leader epoch is above the controller's.
 //! - I9 (`stale-leader-fenced`): only the controller's leader claims leadership at the current
-//!   leader epoch, and a leader at an older epoch has no high watermark above the current
-//!   leader's log end offset.
+//!   leader epoch, and a leader at an older epoch has no high watermark above the running
+//!   current leader's log end offset (its high watermark counted the new leader's fetches).
 //! - `raft-election-safety`: no two nodes are, or are believed to be, Raft leader of one
 //!   epoch, ever.
 //!
@@ -63,6 +67,7 @@
 use crate::history::TopicPartitionKey;
 use crate::properties::REPLICATION_PROPERTIES;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[cfg(test)]
@@ -119,8 +124,10 @@ pub struct ControllerView {
 pub struct BrokerView {
     pub broker_epoch: i64,
     pub fenced: bool,
-    /// Its last shutdown was unclean and it has not yet re-registered since; mentioned in
-    /// explanations (the excuse for being behind is being down or fenced, not this flag).
+    /// Its last shutdown was unclean (it may have lost its page cache) and the controller has
+    /// not yet processed its re-registration: until then its replicas are excused from
+    /// leader-completeness and leader-candidates-complete (the controller cannot have acted
+    /// on the restart yet); the simulation clears it once the registration is replayed.
     pub unclean_restart_pending: bool,
 }
 
@@ -299,16 +306,21 @@ impl Findings {
     }
 }
 
-/// A replica's batches, sorted by base offset.
+/// A replica's batches, sorted by base offset (copied only if the view's are not).
 struct Log<'a> {
     view: &'a ReplicaView,
-    batches: Vec<BatchView>,
+    batches: Cow<'a, [BatchView]>,
 }
 
 impl<'a> Log<'a> {
     fn new(view: &'a ReplicaView) -> Self {
-        let mut batches = view.batches.clone();
-        batches.sort();
+        let batches = if view.batches.is_sorted() {
+            Cow::Borrowed(&view.batches[..])
+        } else {
+            let mut batches = view.batches.clone();
+            batches.sort();
+            Cow::Owned(batches)
+        };
         Log { view, batches }
     }
 
@@ -442,7 +454,7 @@ impl ReplicationInvariants {
             controller_record(key, partition, controller, &mut out);
             epochs_monotonic(key, partition, logs, ghost, &mut out);
             update_true_hwm(observation.now_ms, partition, logs, ghost);
-            stale_leader_fenced(key, partition, logs, &mut out);
+            stale_leader_fenced(key, partition, controller, logs, &mut out);
             leader_candidates_complete(key, partition, controller, logs, ghost, &mut out);
         }
         for (key, logs) in &replicas {
@@ -453,7 +465,7 @@ impl ReplicationInvariants {
         for (key, partition) in &controller.partitions {
             if let Some(ghost) = self.partitions.get(key) {
                 let logs = replicas.get(key).unwrap_or(&empty);
-                committed_records(key, partition, logs, ghost, &mut out);
+                committed_records(key, partition, controller, logs, ghost, &mut out);
             }
         }
 
@@ -478,12 +490,8 @@ impl ReplicationInvariants {
         let mut nodes: Vec<&RaftView> = observation.raft.iter().collect();
         nodes.sort_by_key(|n| (n.node_id, n.epoch));
         for node in nodes {
-            let claims = node
-                .is_leader
-                .then_some((node.node_id, "claims leadership"))
-                .into_iter()
-                .chain(node.leader.map(|l| (l, "names its leader")));
-            for (leader, how) in claims {
+            let claims = node.is_leader.then_some(node.node_id).into_iter().chain(node.leader);
+            for leader in claims {
                 match self.raft_leaders.get(&node.epoch) {
                     None => {
                         self.raft_leaders
@@ -491,15 +499,22 @@ impl ReplicationInvariants {
                     }
                     Some(&(first, said_by, since)) if first != leader => {
                         let (a, b) = (first.min(leader), first.max(leader));
+                        let claim = if leader == node.node_id && node.is_leader {
+                            format!("KRaft node {leader} leads epoch {}", node.epoch)
+                        } else {
+                            format!(
+                                "KRaft node {} names node {leader} leader of epoch {}",
+                                node.node_id, node.epoch
+                            )
+                        };
                         out.push(
                             RAFT_ELECTION_SAFETY,
                             format!("{}|{a}|{b}", node.epoch),
                             None,
                             Some(node.node_id),
                             format!(
-                                "KRaft node {} {how} as node {leader} in epoch {}, but node \
-                                 {said_by} saw node {first} lead that epoch at t={since}ms",
-                                node.node_id, node.epoch
+                                "{claim}, but node {said_by} saw node {first} lead it at \
+                                 t={since}ms"
                             ),
                         );
                     }
@@ -675,6 +690,7 @@ fn update_true_hwm(
 fn stale_leader_fenced(
     key: &(String, i32),
     p: &PartitionView,
+    controller: &ControllerView,
     logs: &BTreeMap<i32, Log<'_>>,
     out: &mut Findings,
 ) {
@@ -706,6 +722,9 @@ fn stale_leader_fenced(
             // A stale leader's high watermark counted the new leader's fetches, so it cannot
             // pass the new leader's log end offset unless it advanced on its own.
             let Some(current) = current else { continue };
+            if !current.view.alive || unclean_restart_pending(controller, p.leader) {
+                continue;
+            }
             let end = current.view.log_end_offset;
             if view.high_watermark > end {
                 out.push(
@@ -743,7 +762,7 @@ fn leader_candidates_complete(
     for member in candidates {
         let Some(registration) = controller.brokers.get(&member) else { continue };
         let Some(log) = logs.get(&member) else { continue };
-        if registration.fenced || !log.view.alive {
+        if registration.fenced || registration.unclean_restart_pending || !log.view.alive {
             continue;
         }
         let end = log.view.log_end_offset;
@@ -751,15 +770,13 @@ fn leader_candidates_complete(
             continue;
         }
         let role = if isr.contains(&member) { "ISR" } else { "ELR" };
-        let unclean =
-            if registration.unclean_restart_pending { ", after an unclean shutdown," } else { "" };
         out.push(
             property,
             format!("{tp}|{member}"),
             Some(key),
             Some(member),
             format!(
-                "broker-{member}{unclean} is a running unfenced {role} member of {tp} at \
+                "broker-{member} is a running unfenced {role} member of {tp} at \
                  partition epoch {} with log end offset {end}, below the true high watermark \
                  {} (from {}), so electing it would lose committed records",
                 p.partition_epoch, true_hwm.value, true_hwm.source
@@ -845,6 +862,7 @@ fn first_disagreement(a: &Log<'_>, b: &Log<'_>) -> Option<(i64, BatchView, Batch
 fn committed_records(
     key: &(String, i32),
     p: &PartitionView,
+    controller: &ControllerView,
     logs: &BTreeMap<i32, Log<'_>>,
     ghost: &PartitionGhost,
     out: &mut Findings,
@@ -856,7 +874,8 @@ fn committed_records(
     let unclean = p.unclean_election_enabled;
     let records = ghost.acked.iter().flat_map(|(&o, acked)| acked.iter().map(move |a| (o, a)));
 
-    let leader = current_leader(p, logs).filter(|l| l.view.alive);
+    let leader = current_leader(p, logs)
+        .filter(|l| l.view.alive && !unclean_restart_pending(controller, p.leader));
     let mut checked_leader = false;
     let mut missing = Vec::new();
     if let Some(leader) = leader {
@@ -922,6 +941,11 @@ fn current_leader<'a, 'b>(
         return None;
     }
     logs.get(&p.leader)
+}
+
+/// Whether the broker's unclean restart awaits the controller.
+fn unclean_restart_pending(controller: &ControllerView, broker: i32) -> bool {
+    controller.brokers.get(&broker).is_some_and(|b| b.unclean_restart_pending)
 }
 
 fn rank(property: &str) -> usize {
