@@ -18,4 +18,4 @@ pub mod server;
 pub mod storage;
 pub mod types;
 
-pub use types::{BrokerId, LeaderEpoch, Offset, PartitionId, TopicPartition};
+pub use types::{BrokerId, LeaderEpoch, Offset, PartitionId, TopicId, TopicPartition};

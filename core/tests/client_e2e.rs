@@ -127,9 +127,13 @@ async fn admin_creates_describes_grows_and_deletes_a_topic() {
     let described = admin.describe_topics(vec![topic.clone()]).await.unwrap();
     let description = described[&topic].as_ref().unwrap();
     assert_eq!(description.partitions.len(), 2);
+    assert!(description.topic_id.is_some(), "Metadata v10+ names the topic's id");
     for p in &description.partitions {
         assert!(p.leader.is_some(), "partition {} has a leader", p.partition);
         assert!(!p.replicas.is_empty());
+        assert_eq!(p.isr, p.replicas, "one broker: every replica in sync");
+        assert!(p.offline_replicas.is_empty(), "no replica offline");
+        assert_eq!(p.elr, None, "Metadata carries no eligible leader replicas");
     }
 
     let listed = admin.list_topics().await.unwrap();

@@ -138,6 +138,14 @@ impl<S: Storage> Broker<S> {
                     .with_leader_id(WireBrokerId(p.leader))
                     .with_replica_nodes(p.replicas.iter().copied().map(WireBrokerId).collect())
                     .with_isr_nodes(p.isr.iter().copied().map(WireBrokerId).collect());
+                let response = if version >= 5 {
+                    // Replicas whose log is offline on a live broker. Not tracked yet: a log
+                    // that went offline after a storage error answers KAFKA_STORAGE_ERROR on
+                    // use instead. Set explicitly so every v5+ answer carries the list.
+                    response.with_offline_replicas(Vec::new())
+                } else {
+                    response
+                };
                 if version >= 7 {
                     response.with_leader_epoch(p.leader_epoch)
                 } else {

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::cluster::{ListedOffset, OffsetSpec};
 use super::{ClientConfig, ClientError, Cluster, Connection, ErrorCode, Result};
-use crate::types::{BrokerId, LeaderEpoch, TopicPartition};
+use crate::types::{BrokerId, LeaderEpoch, TopicId, TopicPartition};
 
 /// A topic to create.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,18 +61,28 @@ pub struct TopicListing {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionDescription {
     pub partition: i32,
+    /// `None` while the partition has no leader.
     pub leader: Option<BrokerId>,
     pub leader_epoch: LeaderEpoch,
+    /// Every replica, the preferred leader first.
     pub replicas: Vec<BrokerId>,
     pub isr: Vec<BrokerId>,
     pub offline_replicas: Vec<BrokerId>,
+    /// Eligible leader replicas (KIP-966). `None`: not known, because the description came
+    /// from a Metadata response, which does not carry them (DescribeTopicPartitions does).
+    pub elr: Option<Vec<BrokerId>>,
+    /// Last known eligible leader replicas (KIP-966); `None` as for `elr`.
+    pub last_known_elr: Option<Vec<BrokerId>>,
 }
 
 /// A topic in `describe_topics`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicDescription {
     pub name: String,
+    /// `None` when the broker sends no topic id (Metadata before v10).
+    pub topic_id: Option<TopicId>,
     pub is_internal: bool,
+    /// In partition order.
     pub partitions: Vec<PartitionDescription>,
 }
 
@@ -346,7 +356,8 @@ impl Admin {
             .collect())
     }
 
-    /// Describes topics from fresh metadata. Unknown topics get their Kafka error.
+    /// Describes topics from fresh metadata (a Metadata request: no eligible leader replicas).
+    /// Unknown topics get their Kafka error.
     pub async fn describe_topics(
         &self,
         names: Vec<String>,
@@ -368,6 +379,7 @@ impl Admin {
                     }),
                     None => Ok(TopicDescription {
                         name: t.name.clone(),
+                        topic_id: t.topic_id,
                         is_internal: t.is_internal,
                         partitions: t
                             .partitions
@@ -379,6 +391,8 @@ impl Admin {
                                 replicas: p.replicas.clone(),
                                 isr: p.isr.clone(),
                                 offline_replicas: p.offline_replicas.clone(),
+                                elr: None,
+                                last_known_elr: None,
                             })
                             .collect(),
                     }),

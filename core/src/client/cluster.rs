@@ -1,9 +1,9 @@
 //! The client's view of the cluster: bootstrap, metadata cache, connection pool, ListOffsets.
 //!
 //! Inputs: bootstrap servers; Metadata responses; requests for connections to a broker id,
-//! to any broker or to the controller. Outputs: [`Metadata`] snapshots (brokers, topics,
-//! partitions with leader, replicas, isr, offline replicas), pooled [`Connection`]s, listed
-//! offsets.
+//! to any broker or to the controller. Outputs: [`Metadata`] snapshots (brokers, topics with
+//! their ids, partitions with leader, replicas, isr, offline replicas), pooled
+//! [`Connection`]s, listed offsets.
 //! Invariants: metadata is replaced whole per topic and never partially edited; a snapshot
 //! handed out never changes; at most one connection per broker address is being opened at a
 //! time, and a closed connection is replaced on next use; metadata requests go to the live
@@ -25,7 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 
 use super::{parse_host_port, ClientConfig, ClientError, Connection, ErrorCode, Result};
-use crate::types::{BrokerId, LeaderEpoch, TopicPartition};
+use crate::types::{BrokerId, LeaderEpoch, TopicId, TopicPartition};
 
 /// A broker as Metadata describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +44,13 @@ pub struct PartitionMetadata {
     /// `None` while there is no leader (the broker sends -1).
     pub leader: Option<BrokerId>,
     pub leader_epoch: LeaderEpoch,
+    /// Every replica, the preferred leader first, whether alive or not: where a client may
+    /// look for the partition after its leader fails.
     pub replicas: Vec<BrokerId>,
+    /// The replicas in sync with the leader: the candidates for the next leader.
     pub isr: Vec<BrokerId>,
+    /// Replicas whose broker is up but whose log is not (a failed log dir): never a leader.
+    /// Empty before Metadata v5.
     pub offline_replicas: Vec<BrokerId>,
 }
 
@@ -54,6 +59,8 @@ pub struct PartitionMetadata {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicMetadata {
     pub name: String,
+    /// `None` before Metadata v10, or when the broker sends the all-zero id.
+    pub topic_id: Option<TopicId>,
     pub error: Option<ErrorCode>,
     pub is_internal: bool,
     pub partitions: BTreeMap<i32, PartitionMetadata>,
@@ -147,6 +154,7 @@ impl Metadata {
                 name.clone(),
                 TopicMetadata {
                     name,
+                    topic_id: TopicId::from_wire(t.topic_id),
                     error: ErrorCode::try_from_code(t.error_code),
                     is_internal: t.is_internal,
                     partitions,
@@ -716,5 +724,27 @@ mod tests {
         let md3 = md2.apply(&response(&[("a", 0, &[(0, 1)])]), None, now);
         assert!(md3.topic("b").is_none(), "a full refresh drops topics that are gone");
         assert_eq!(md3.version, 3);
+    }
+
+    #[test]
+    fn partitions_keep_replicas_isr_and_offline_replicas_and_topics_their_id() {
+        let ids = |v: &[i32]| v.iter().map(|&b| kafka_protocol::messages::BrokerId(b)).collect();
+        let id = uuid::Uuid::from_u128(0x72ca_027b_8166_4f5f_aafa_3d09_3479_5580);
+        let mut answer = response(&[("orders", 0, &[(0, 2)]), ("old", 0, &[(0, 1)])]);
+        answer.topics[0].topic_id = id;
+        answer.topics[0].partitions[0] = answer.topics[0].partitions[0]
+            .clone()
+            .with_replica_nodes(ids(&[2, 3, 1]))
+            .with_isr_nodes(ids(&[2, 1]))
+            .with_offline_replicas(ids(&[3]));
+        let md = Metadata::default().apply(&answer, None, Instant::now());
+
+        let orders = md.topic("orders").unwrap();
+        assert_eq!(orders.topic_id, Some(TopicId(id)));
+        let p0 = &orders.partitions[&0];
+        assert_eq!(p0.replicas, vec![BrokerId(2), BrokerId(3), BrokerId(1)], "assignment order");
+        assert_eq!(p0.isr, vec![BrokerId(2), BrokerId(1)]);
+        assert_eq!(p0.offline_replicas, vec![BrokerId(3)]);
+        assert_eq!(md.topic("old").unwrap().topic_id, None, "the all-zero id means none");
     }
 }
