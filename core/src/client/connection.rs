@@ -424,8 +424,13 @@ impl Connection {
         timeout: Duration,
     ) -> Result<ResponseKind> {
         let correlation_id = self.next_id();
-        let frame =
-            encode_request_kind_frame(api, request, version, correlation_id, &self.inner.client_id)?;
+        let frame = encode_request_kind_frame(
+            api,
+            request,
+            version,
+            correlation_id,
+            &self.inner.client_id,
+        )?;
         let mut body = self.send_frame(api, version, correlation_id, frame, timeout).await?;
         ResponseKind::decode(api, &mut body, version).map_err(|e| {
             ClientError::protocol(

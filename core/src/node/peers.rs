@@ -78,7 +78,8 @@ async fn link_loop(
             match Connection::connect(&call.to.host, call.to.port, &config).await {
                 Ok(connection) => current = Some((call.to.clone(), connection)),
                 Err(error) => {
-                    let failed = CallFailed { call: call.id, to: call.to, reason: error.to_string() };
+                    let failed =
+                        CallFailed { call: call.id, to: call.to, reason: error.to_string() };
                     if results.send((failed.call, Err(failed))).is_err() {
                         return;
                     }
