@@ -292,6 +292,99 @@ mod tests {
     }
 
     #[test]
+    fn a_controller_listener_decodes_vote_v0_and_fetch_v16() {
+        use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+        use kafka_protocol::messages::vote_request::{PartitionData, TopicData};
+        use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName, VoteRequest};
+        use versions::ListenerKind::{Broker, Controller};
+
+        let vote = VoteRequest::default()
+            .with_cluster_id(Some(StrBytes::from_static_str("cluster-a")))
+            .with_topics(vec![TopicData::default()
+                .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                .with_partitions(vec![PartitionData::default()
+                    .with_replica_epoch(5)
+                    .with_replica_id(BrokerId(1))
+                    .with_last_offset_epoch(4)
+                    .with_last_offset(100)])]);
+        let frame = request_frame(ApiKey::Vote, 0, 21, &vote);
+        let Decoded::Request(request) = decode_request_on(Controller, frame.clone()).unwrap()
+        else {
+            panic!("a Vote request")
+        };
+        assert_eq!(
+            (request.api_key, request.api_version, request.correlation_id),
+            (ApiKey::Vote, 0, 21)
+        );
+        assert!(matches!(&request.body, RequestKind::Vote(v) if *v == vote), "{:?}", request.body);
+        assert_eq!(
+            decode_request_on(Broker, frame).unwrap_err(),
+            DecodeError::UnsupportedApi { api_key: ApiKey::Vote }
+        );
+
+        let fetch = FetchRequest::default()
+            .with_cluster_id(Some(StrBytes::from_static_str("cluster-a")))
+            .with_replica_state(
+                ReplicaState::default().with_replica_id(BrokerId(2)).with_replica_epoch(9),
+            )
+            .with_max_wait_ms(500)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic_id(uuid::Uuid::from_u128(1))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_fetch_offset(42)
+                    .with_last_fetched_epoch(3)])]);
+        let frame = request_frame(ApiKey::Fetch, 16, 22, &fetch);
+        let Decoded::Request(request) = decode_request_on(Controller, frame.clone()).unwrap()
+        else {
+            panic!("a Fetch request")
+        };
+        assert_eq!((request.api_key, request.api_version), (ApiKey::Fetch, 16));
+        assert!(
+            matches!(&request.body, RequestKind::Fetch(f) if *f == fetch),
+            "{:?}",
+            request.body
+        );
+        assert!(matches!(
+            decode_request_on(Broker, frame).unwrap_err(),
+            DecodeError::UnsupportedVersion { api_key: ApiKey::Fetch, api_version: 16, .. }
+        ));
+
+        // A Fetch v16 whose tagged replica_state claims more bytes than it holds.
+        let mut lying =
+            request_frame(ApiKey::Fetch, 16, 23, &fetch.clone().with_cluster_id(None)).to_vec();
+        let size_at = lying.len() - 14; // tagged count, tag 1, size, then 13 bytes of state
+        assert_eq!(&lying[size_at - 2..size_at + 1], &[1, 1, 13]);
+        lying[size_at] = 12;
+        let error = decode_request_on(Controller, Bytes::from(lying)).unwrap_err();
+        assert!(
+            matches!(&error, DecodeError::Malformed { reason, .. } if reason.contains("replica_state")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_controller_listener_refuses_a_heartbeat_whose_tagged_array_lies() {
+        let mut frame = request_frame(
+            ApiKey::BrokerHeartbeat,
+            1,
+            24,
+            &kafka_protocol::messages::BrokerHeartbeatRequest::default(),
+        )
+        .to_vec();
+        // The body ends with an empty tagged section: replace it with offline_log_dirs (tag
+        // 0, 5 bytes) claiming 2^32 - 2 directories.
+        assert_eq!(frame.pop(), Some(0));
+        frame.extend_from_slice(&[1, 0, 5, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+        let error =
+            decode_request_on(versions::ListenerKind::Controller, Bytes::from(frame)).unwrap_err();
+        assert!(
+            matches!(&error, DecodeError::Malformed { reason, .. }
+                if reason.starts_with("body: offline_log_dirs: array of")),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn every_served_api_versions_version_round_trips_with_header_v0() {
         for version in 0..=4 {
             let body = api_versions(&ApiVersionsRequest::default());
