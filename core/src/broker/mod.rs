@@ -284,6 +284,11 @@ impl<S: Storage> Broker<S> {
         &self.config
     }
 
+    /// The metadata this broker serves.
+    pub fn image(&self) -> &crate::metadata::MetadataImage {
+        self.metadata.image()
+    }
+
     /// Every replica this broker holds, in topic and partition order: what the testbed's
     /// invariants read (ground truth, not what clients see).
     pub fn replica_states(&self) -> Vec<ReplicaState> {
@@ -420,7 +425,7 @@ pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
 }
 
 /// Kafka prints cluster ids as URL-safe base64 without padding (22 characters).
-fn base64_url(bytes: &[u8; 16]) -> String {
+pub(crate) fn base64_url(bytes: &[u8; 16]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {

@@ -808,6 +808,14 @@ impl<S: Storage> RaftNode<S> {
         self.fail_stop(result)
     }
 
+    /// Closes the metadata log cleanly (flushed, marked clean); the quorum state and epoch
+    /// cache are synced on every change already.
+    pub fn close(self, now_ms: i64) -> Result<(), RaftError> {
+        self.check_online()?;
+        self.log.close(now_ms)?;
+        Ok(())
+    }
+
     /// Committed records from `from_offset` on, at most about `max_bytes` of batches (at
     /// least one batch), below the highest high watermark known.
     pub fn committed(

@@ -2,9 +2,536 @@
 //! `__cluster_metadata`, the controller (on controller nodes) and the broker (on broker
 //! nodes) around one metadata image. See `docs/REPLICATION.md` for the contract.
 //!
-//! Inputs: client and peer requests, results of the server's own [`Call`]s, timeouts.
-//! Outputs: responses and calls to peers.
+//! Inputs: requests from clients and peers ([`Server::handle_request`], naming the listener
+//! they came in on), the results of the server's own calls ([`Server::handle_call_result`]),
+//! and the time ([`Server::handle_timeout`] at [`Server::next_deadline_ms`]). Outputs,
+//! drained with [`Server::poll_output`] after every input: responses and [`Call`]s.
+//!
+//! Two modes:
+//! - **Standalone** (no `controller.quorum.voters`): the single-node [`Broker`] with its
+//!   local metadata log, exactly as before clustering; it never calls a peer.
+//! - **Clustered**: a [`RaftNode`] (voter on controller nodes, observer on brokers) replicates
+//!   the metadata log; committed records are replayed in order into one [`MetadataImage`].
+//!   The Raft leader, once it has replayed everything committed, is the active controller:
+//!   it runs commands one at a time (`controller_role`), proposing their records and
+//!   answering once they are committed. A node with the broker role registers and
+//!   heartbeats (`lifecycle`).
+//!
+//! Not yet: in clustered mode the broker role serves no client requests (partition
+//! replication lands next); the shell therefore runs clustered configurations only in tests.
+//!
+//! Invariants: every request gets exactly one answer (or, for a Raft request the node cannot
+//! take, none — the peer's call times out); every call gets exactly one result, which is
+//! routed by its [`CallId`] to what made it; the image only ever shows committed records.
 
 pub mod call;
+mod controller_role;
+mod lifecycle;
+mod quorum;
 
 pub use call::{Call, CallFailed, CallId, CallResult, Lane, PeerAddress};
+
+use crate::broker::{Broker, BrokerError, Output, ReplicaState, RequestToken};
+use crate::config::BrokerConfig;
+use crate::metadata::store::read_or_create_meta_properties;
+use crate::metadata::{MetadataImage, MetadataRecord};
+use crate::protocol::versions::ListenerKind;
+use crate::protocol::{self, Request};
+use crate::raft::{RaftConfig, RaftError, RaftNode, RaftOutput};
+use crate::storage::Storage;
+use crate::types::Offset;
+use bytes::Bytes;
+use controller_role::{ControllerRole, Origin};
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use lifecycle::Lifecycle;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Raft(#[from] RaftError),
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::store::MetadataError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// Something for the shell to do.
+#[derive(Debug)]
+pub enum ServerOutput {
+    /// Answer the request named by the token (`None`: send nothing).
+    Response(Output),
+    /// Send a request to a peer; its result comes back through
+    /// [`Server::handle_call_result`].
+    Call(Call),
+}
+
+/// What a call was for, so its result finds its way back.
+#[derive(Debug)]
+enum Purpose {
+    Raft(quorum::RaftCall),
+    /// A request to the active controller on behalf of this node's broker role.
+    Lifecycle,
+}
+
+/// A clustered process: Raft, image, and its roles.
+struct Clustered<S: Storage> {
+    node_id: i32,
+    raft: RaftNode<S>,
+    image: MetadataImage,
+    /// The next metadata offset to replay.
+    applied: Offset,
+    controller: Option<ControllerRole>,
+    lifecycle: Option<Lifecycle>,
+    pending_peer_requests: quorum::PendingPeerRequests,
+    calls: BTreeMap<CallId, Purpose>,
+    voters: Vec<crate::config::QuorumVoter>,
+    request_timeout_ms: u64,
+}
+
+enum Mode<S: Storage> {
+    Standalone(Broker<S>),
+    Clustered(Box<Clustered<S>>),
+}
+
+/// One process of the cluster, sans IO.
+pub struct Server<S: Storage> {
+    config: BrokerConfig,
+    mode: Mode<S>,
+    next_call_id: CallId,
+    outputs: VecDeque<ServerOutput>,
+}
+
+impl<S: Storage> Server<S> {
+    /// Opens the process's data and starts its roles.
+    pub fn open(
+        config: BrokerConfig,
+        storage: S,
+        now_ms: i64,
+        seed: u64,
+    ) -> Result<Server<S>, ServerError> {
+        let mode = if config.cluster.is_standalone() {
+            Mode::Standalone(Broker::open(config.clone(), storage, now_ms, seed)?)
+        } else {
+            Mode::Clustered(Box::new(Clustered::open(&config, storage, now_ms, seed)?))
+        };
+        let mut server = Server { config, mode, next_call_id: 0, outputs: VecDeque::new() };
+        server.pump(now_ms);
+        Ok(server)
+    }
+
+    /// Handles one request that arrived on the listener named `listener`.
+    pub fn handle_request(
+        &mut self,
+        now_ms: i64,
+        token: RequestToken,
+        listener: &str,
+        request: Request,
+    ) {
+        let kind = self.listener_kind(listener);
+        match &mut self.mode {
+            Mode::Standalone(broker) => broker.handle_request(now_ms, token, request),
+            Mode::Clustered(cluster) => {
+                cluster.handle_request(now_ms, token, kind, request, &mut self.outputs)
+            }
+        }
+        self.pump(now_ms);
+    }
+
+    /// Handles the result of call `id`.
+    pub fn handle_call_result(&mut self, now_ms: i64, id: CallId, result: CallResult) {
+        if let Mode::Clustered(cluster) = &mut self.mode {
+            cluster.handle_call_result(now_ms, id, result);
+        }
+        self.pump(now_ms);
+    }
+
+    /// Runs what is due at `now_ms`.
+    pub fn handle_timeout(&mut self, now_ms: i64) {
+        match &mut self.mode {
+            Mode::Standalone(broker) => broker.handle_timeout(now_ms),
+            Mode::Clustered(cluster) => cluster.handle_timeout(now_ms),
+        }
+        self.pump(now_ms);
+    }
+
+    /// When [`Server::handle_timeout`] should next be called.
+    pub fn next_deadline_ms(&self) -> Option<i64> {
+        match &self.mode {
+            Mode::Standalone(broker) => broker.next_deadline_ms(),
+            Mode::Clustered(cluster) => cluster.next_deadline_ms(),
+        }
+    }
+
+    /// The next thing for the shell to do; drain until `None` after every input.
+    pub fn poll_output(&mut self) -> Option<ServerOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// Closes every log cleanly.
+    pub fn shutdown(self, now_ms: i64) -> Result<(), ServerError> {
+        match self.mode {
+            Mode::Standalone(broker) => broker.shutdown(now_ms)?,
+            Mode::Clustered(cluster) => cluster.raft.close(now_ms)?,
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Every partition replica this process holds (ground truth for the testbed).
+    pub fn replica_states(&self) -> Vec<ReplicaState> {
+        match &self.mode {
+            Mode::Standalone(broker) => broker.replica_states(),
+            Mode::Clustered(_) => Vec::new(),
+        }
+    }
+
+    /// The committed metadata this process has replayed (standalone: its local metadata).
+    pub fn image(&self) -> &MetadataImage {
+        match &self.mode {
+            Mode::Standalone(broker) => broker.image(),
+            Mode::Clustered(cluster) => &cluster.image,
+        }
+    }
+
+    /// This node's Raft node, when clustered.
+    pub fn raft(&self) -> Option<&RaftNode<S>> {
+        match &self.mode {
+            Mode::Standalone(_) => None,
+            Mode::Clustered(cluster) => Some(&cluster.raft),
+        }
+    }
+
+    /// Whether this node is the active controller.
+    pub fn is_active_controller(&self) -> bool {
+        match &self.mode {
+            Mode::Standalone(_) => true,
+            Mode::Clustered(cluster) => cluster.controller.as_ref().is_some_and(|c| c.is_active()),
+        }
+    }
+
+    /// This node's broker epoch, once registered (clustered broker role only).
+    pub fn broker_epoch(&self) -> Option<i64> {
+        match &self.mode {
+            Mode::Standalone(_) => None,
+            Mode::Clustered(cluster) => cluster.lifecycle.as_ref().and_then(Lifecycle::broker_epoch),
+        }
+    }
+
+    fn listener_kind(&self, listener: &str) -> ListenerKind {
+        if !self.config.cluster.is_standalone()
+            && self.config.cluster.is_controller_listener(listener)
+        {
+            ListenerKind::Controller
+        } else {
+            ListenerKind::Broker
+        }
+    }
+
+    /// Moves every role forward until nothing changes, then collects outputs.
+    fn pump(&mut self, now_ms: i64) {
+        match &mut self.mode {
+            Mode::Standalone(broker) => {
+                while let Some(output) = broker.poll_output() {
+                    self.outputs.push_back(ServerOutput::Response(output));
+                }
+            }
+            Mode::Clustered(cluster) => {
+                cluster.pump(now_ms, &mut self.next_call_id, &mut self.outputs)
+            }
+        }
+    }
+}
+
+/// Kafka's cluster ids are 16 bytes in URL-safe base64. A clustered node derives its id from
+/// `controller.quorum.voters`, so every node of one quorum agrees without a format step.
+fn cluster_id_for(config: &BrokerConfig) -> String {
+    let voters: Vec<String> =
+        config.cluster.quorum_voters.iter().map(ToString::to_string).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(fnv1a(voters.join(",").as_bytes()));
+    crate::broker::base64_url(&rng.gen::<[u8; 16]>())
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+impl<S: Storage> Clustered<S> {
+    fn open(
+        config: &BrokerConfig,
+        storage: S,
+        now_ms: i64,
+        seed: u64,
+    ) -> Result<Self, ServerError> {
+        let log_dir = config.log_dir().to_path_buf();
+        storage.create_dir_all(&log_dir)?;
+        let cluster_id = read_or_create_meta_properties(
+            &storage,
+            &log_dir,
+            config.node_id,
+            &cluster_id_for(config),
+        )?;
+        let cluster = &config.cluster;
+        let node_id = config.node_id.0;
+        let mut raft_config = RaftConfig::new(node_id, cluster.voter_ids(node_id));
+        raft_config.election_timeout_ms = cluster.quorum_election_timeout_ms;
+        raft_config.fetch_timeout_ms = cluster.quorum_fetch_timeout_ms;
+        raft_config.request_timeout_ms = cluster.quorum_request_timeout_ms;
+        let raft = RaftNode::open(
+            storage.clone(),
+            log_dir.join(crate::metadata::METADATA_LOG_DIR),
+            raft_config,
+            now_ms,
+            seed,
+        )?;
+        let roles = cluster.process_roles;
+        let lifecycle = roles
+            .broker
+            .then(|| {
+            let previous_epoch = lifecycle::take_previous_broker_epoch(&storage, &log_dir);
+            Lifecycle::new(config, &cluster_id, previous_epoch, seed)
+        });
+        let controller = roles.controller.then(|| ControllerRole::new(config));
+        tracing::info!(node_id, %roles, %cluster_id, "clustered server opened");
+        Ok(Clustered {
+            node_id,
+            raft,
+            image: MetadataImage::default(),
+            applied: Offset(0),
+            controller,
+            lifecycle,
+            pending_peer_requests: quorum::PendingPeerRequests::default(),
+            calls: BTreeMap::new(),
+            voters: cluster.quorum_voters.clone(),
+            request_timeout_ms: cluster.quorum_request_timeout_ms as u64,
+        })
+    }
+
+    fn handle_request(
+        &mut self,
+        now_ms: i64,
+        token: RequestToken,
+        kind: ListenerKind,
+        request: Request,
+        outputs: &mut VecDeque<ServerOutput>,
+    ) {
+        let respond = |outputs: &mut VecDeque<ServerOutput>, response: Option<ResponseKind>| {
+            outputs.push_back(ServerOutput::Response(Output { token, response }))
+        };
+        if let RequestKind::ApiVersions(r) = &request.body {
+            return respond(outputs, Some(protocol::api_versions_on(kind, r)));
+        }
+        if kind == ListenerKind::Controller && quorum::is_raft_request(&request.body) {
+            let accepted = quorum::accept_peer_request(
+                &mut self.pending_peer_requests,
+                token,
+                request.api_key,
+                request.api_version,
+                request.correlation_id,
+                request.body,
+            );
+            match accepted {
+                Ok((from, message)) => {
+                    if let Err(error) = self.raft.handle_message(now_ms, from, message) {
+                        tracing::error!(%error, "raft node failed");
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(%reason, "unreadable raft request; not answered");
+                    respond(outputs, None);
+                }
+            }
+            return;
+        }
+        if controller_role::is_controller_api(request.api_key) {
+            let origin = Origin::Remote { token };
+            match &mut self.controller {
+                Some(controller) if controller.is_leader(&self.raft) => {
+                    controller.submit(origin, request.body, request.api_version)
+                }
+                _ => respond(outputs, Some(controller_role::not_controller(&request.body))),
+            }
+            return;
+        }
+        tracing::warn!(api = ?request.api_key, "clustered brokers do not serve clients yet");
+        respond(outputs, None)
+    }
+
+    fn handle_call_result(&mut self, now_ms: i64, id: CallId, result: CallResult) {
+        let Some(purpose) = self.calls.remove(&id) else {
+            tracing::warn!(call = id, "result of an unknown call");
+            return;
+        };
+        match purpose {
+            Purpose::Raft(call) => {
+                if let Some(message) = quorum::call_result_message(&call, result) {
+                    if let Err(error) = self.raft.handle_message(now_ms, call.to, message) {
+                        tracing::error!(%error, "raft node failed");
+                    }
+                }
+            }
+            Purpose::Lifecycle => {
+                let result = result.map_err(|failed| failed.to_string());
+                if let Some(lifecycle) = &mut self.lifecycle {
+                    lifecycle.handle_result(now_ms, result);
+                }
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now_ms: i64) {
+        if let Err(error) = self.raft.handle_timeout(now_ms) {
+            tracing::error!(%error, "raft node failed");
+        }
+    }
+
+    fn next_deadline_ms(&self) -> Option<i64> {
+        let controller = self.controller.as_ref().and_then(ControllerRole::next_deadline_ms);
+        let lifecycle = self.lifecycle.as_ref().and_then(Lifecycle::next_deadline_ms);
+        [self.raft.next_deadline_ms(), controller, lifecycle].into_iter().flatten().min()
+    }
+
+    fn pump(&mut self, now_ms: i64, next_call_id: &mut CallId, outputs: &mut VecDeque<ServerOutput>) {
+        loop {
+            let mut progress = self.drain_raft(next_call_id, outputs);
+            progress |= self.replay();
+            if let Some(controller) = &mut self.controller {
+                progress |= controller.step(now_ms, &mut self.raft, &self.image, self.applied, |origin, response| {
+                    match origin {
+                        Origin::Remote { token } => outputs.push_back(ServerOutput::Response(Output {
+                            token,
+                            response: Some(response),
+                        })),
+                        Origin::Local => {
+                            if let Some(lifecycle) = &mut self.lifecycle {
+                                lifecycle.handle_result(now_ms, Ok(response));
+                            }
+                        }
+                    }
+                });
+            }
+            progress |= self.step_lifecycle(now_ms, next_call_id, outputs);
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    /// Routes every Raft output. Returns whether there was any.
+    fn drain_raft(&mut self, next_call_id: &mut CallId, outputs: &mut VecDeque<ServerOutput>) -> bool {
+        let mut progress = false;
+        while let Some(output) = self.raft.poll_output() {
+            progress = true;
+            let RaftOutput::Send { to, message } = output else {
+                // High-watermark and leader changes are read from the node when replaying
+                // and stepping the controller.
+                continue;
+            };
+            match quorum::route(&mut self.pending_peer_requests, &self.voters, to, &message) {
+                quorum::Routed::Call { call, lane, to, request } => {
+                    *next_call_id += 1;
+                    let id = *next_call_id;
+                    outputs.push_back(ServerOutput::Call(quorum::make_call(
+                        id,
+                        &call,
+                        lane,
+                        to,
+                        request,
+                        self.request_timeout_ms,
+                    )));
+                    self.calls.insert(id, Purpose::Raft(call));
+                }
+                quorum::Routed::Respond { token, response } => {
+                    outputs.push_back(ServerOutput::Response(Output { token, response: Some(response) }))
+                }
+                quorum::Routed::Drop(reason) => tracing::debug!(%reason, "raft message dropped"),
+            }
+        }
+        progress
+    }
+
+    /// Replays newly committed records into the image. Returns whether any were.
+    fn replay(&mut self) -> bool {
+        let mut progress = false;
+        loop {
+            let read = match self.raft.committed(self.applied, 1 << 20) {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read committed metadata");
+                    return progress;
+                }
+            };
+            if read.next_offset <= self.applied {
+                return progress;
+            }
+            for (offset, value) in &read.records {
+                match serde_json::from_slice::<MetadataRecord>(value) {
+                    Ok(record) => self.image.replay(&record),
+                    // Every node skips the same record, so images stay equal; the log line
+                    // names it for whoever must find the writer's bug.
+                    Err(error) => tracing::error!(%offset, %error, "metadata record does not decode; skipped"),
+                }
+            }
+            self.applied = read.next_offset;
+            progress = true;
+        }
+    }
+
+    /// Sends what the broker lifecycle has due to the active controller.
+    fn step_lifecycle(
+        &mut self,
+        now_ms: i64,
+        next_call_id: &mut CallId,
+        outputs: &mut VecDeque<ServerOutput>,
+    ) -> bool {
+        let Some(lifecycle) = &mut self.lifecycle else { return false };
+        let Some((request, api_version)) = lifecycle.poll_request(now_ms, self.applied) else {
+            return false;
+        };
+        if let Some(controller) = &mut self.controller {
+            if controller.is_leader(&self.raft) {
+                controller.submit(Origin::Local, request, api_version);
+                return true;
+            }
+        }
+        let leader = self.raft.leader_id().filter(|&l| l != self.node_id);
+        let Some(voter) = leader.and_then(|l| self.voters.iter().find(|v| v.node_id == l)) else {
+            lifecycle.handle_result(now_ms, Err("no active controller known".into()));
+            return true;
+        };
+        *next_call_id += 1;
+        let id = *next_call_id;
+        let api_key = controller_role::api_key_of(&request);
+        outputs.push_back(ServerOutput::Call(Call {
+            id,
+            to: PeerAddress { node_id: voter.node_id, host: voter.host.clone(), port: voter.port },
+            lane: Lane::Controller,
+            api_key,
+            api_version,
+            request,
+            timeout_ms: self.request_timeout_ms,
+        }));
+        self.calls.insert(id, Purpose::Lifecycle);
+        true
+    }
+}
+
+/// Serializes metadata records as the metadata log stores them (one JSON value each).
+fn encode_records(records: &[MetadataRecord]) -> Vec<Bytes> {
+    records
+        .iter()
+        .map(|r| Bytes::from(serde_json::to_vec(r).expect("metadata records serialize")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
