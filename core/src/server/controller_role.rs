@@ -22,12 +22,7 @@ use crate::protocol::ErrorCode;
 use crate::raft::{RaftNode, Role};
 use crate::storage::Storage;
 use crate::types::Offset;
-use kafka_protocol::messages::{
-    create_partitions_response, create_topics_response, delete_topics_response,
-    AllocateProducerIdsResponse, AlterPartitionResponse, ApiKey, BrokerHeartbeatResponse,
-    BrokerRegistrationResponse, CreatePartitionsResponse, CreateTopicsResponse,
-    DeleteTopicsResponse, InitProducerIdResponse, RequestKind, ResponseKind,
-};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use std::collections::VecDeque;
 
 /// Who a command's response goes to.
@@ -49,7 +44,7 @@ struct Command {
 struct InFlight {
     last_offset: Offset,
     origin: Option<Origin>,
-    request: Option<RequestKind>,
+    request: Option<(RequestKind, i16)>,
     response: Option<ResponseKind>,
 }
 
@@ -84,77 +79,19 @@ pub fn api_key_of(request: &RequestKind) -> ApiKey {
         RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
         RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
         RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
-        RequestKind::InitProducerId(_) => ApiKey::InitProducerId,
         other => unreachable!("{other:?} is not a controller request"),
     }
 }
 
 /// The answer to a controller request this node cannot take: NOT_CONTROLLER, in the shape
-/// of the request's response.
-pub fn not_controller(request: &RequestKind) -> ResponseKind {
-    error_response(request, ErrorCode::NotController.code())
+/// of the request's response. Only controller APIs ([`is_controller_api`]) reach here.
+pub fn not_controller(request: &RequestKind, api_version: i16) -> ResponseKind {
+    refuse(request, api_version, ErrorCode::NotController)
 }
 
-/// The response to `request` with `error_code` everywhere it has one.
-pub fn error_response(request: &RequestKind, error_code: i16) -> ResponseKind {
-    match request {
-        RequestKind::BrokerRegistration(_) => ResponseKind::BrokerRegistration(
-            BrokerRegistrationResponse::default().with_error_code(error_code).with_broker_epoch(-1),
-        ),
-        RequestKind::BrokerHeartbeat(_) => ResponseKind::BrokerHeartbeat(
-            BrokerHeartbeatResponse::default().with_error_code(error_code).with_is_fenced(true),
-        ),
-        RequestKind::AlterPartition(_) => ResponseKind::AlterPartition(
-            AlterPartitionResponse::default().with_error_code(error_code),
-        ),
-        RequestKind::AllocateProducerIds(_) => ResponseKind::AllocateProducerIds(
-            AllocateProducerIdsResponse::default().with_error_code(error_code),
-        ),
-        RequestKind::InitProducerId(_) => ResponseKind::InitProducerId(
-            InitProducerIdResponse::default().with_error_code(error_code),
-        ),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(
-            CreateTopicsResponse::default().with_topics(
-                r.topics
-                    .iter()
-                    .map(|t| {
-                        create_topics_response::CreatableTopicResult::default()
-                            .with_name(t.name.clone())
-                            .with_error_code(error_code)
-                    })
-                    .collect(),
-            ),
-        ),
-        RequestKind::DeleteTopics(r) => {
-            let by_name = r.topic_names.iter().cloned().map(Some);
-            let by_state = r.topics.iter().map(|t| t.name.clone());
-            ResponseKind::DeleteTopics(
-                DeleteTopicsResponse::default().with_responses(
-                    by_name
-                        .chain(by_state)
-                        .map(|name| {
-                            delete_topics_response::DeletableTopicResult::default()
-                                .with_name(name)
-                                .with_error_code(error_code)
-                        })
-                        .collect(),
-                ),
-            )
-        }
-        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(
-            CreatePartitionsResponse::default().with_results(
-                r.topics
-                    .iter()
-                    .map(|t| {
-                        create_partitions_response::CreatePartitionsTopicResult::default()
-                            .with_name(t.name.clone())
-                            .with_error_code(error_code)
-                    })
-                    .collect(),
-            ),
-        ),
-        other => unreachable!("{other:?} is not a controller request"),
-    }
+fn refuse(request: &RequestKind, api_version: i16, code: ErrorCode) -> ResponseKind {
+    crate::controller::error_response(request, api_version, code)
+        .expect("is_controller_api admits only requests the controller can refuse")
 }
 
 impl ControllerRole {
@@ -236,18 +173,18 @@ impl ControllerRole {
                         self.in_flight = Some(InFlight {
                             last_offset,
                             origin: Some(origin),
-                            request: Some(request),
+                            request: Some((request, api_version)),
                             response: Some(result.response),
                         })
                     }
                     Err(error) => {
                         tracing::warn!(%error, "controller records not proposed");
-                        deliver(origin, not_controller(&request));
+                        deliver(origin, not_controller(&request, api_version));
                     }
                 },
                 Err(error) => {
                     tracing::error!(%error, "controller cannot handle the request");
-                    deliver(origin, error_response(&request, ErrorCode::UnknownServerError.code()));
+                    deliver(origin, refuse(&request, api_version, ErrorCode::UnknownServerError));
                 }
             }
             return true;
@@ -258,8 +195,12 @@ impl ControllerRole {
             if !records.is_empty() {
                 match raft.propose(now_ms, encode_records(&records)) {
                     Ok(last_offset) => {
-                        self.in_flight =
-                            Some(InFlight { last_offset, origin: None, request: None, response: None });
+                        self.in_flight = Some(InFlight {
+                            last_offset,
+                            origin: None,
+                            request: None,
+                            response: None,
+                        });
                         progress = true;
                     }
                     Err(error) => tracing::warn!(%error, "controller timer records not proposed"),
@@ -277,13 +218,14 @@ impl ControllerRole {
             self.controller.deactivate();
             self.active = false;
         }
-        if let Some(InFlight { origin: Some(origin), request: Some(request), .. }) =
-            self.in_flight.take()
+        if let Some(InFlight {
+            origin: Some(origin), request: Some((request, api_version)), ..
+        }) = self.in_flight.take()
         {
-            deliver(origin, not_controller(&request));
+            deliver(origin, not_controller(&request, api_version));
         }
         while let Some(command) = self.queue.pop_front() {
-            deliver(command.origin, not_controller(&command.request));
+            deliver(command.origin, not_controller(&command.request, command.api_version));
         }
         had_work
     }

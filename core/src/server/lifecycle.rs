@@ -85,7 +85,12 @@ pub fn write_clean_shutdown_epoch<S: Storage>(
 }
 
 impl Lifecycle {
-    pub fn new(config: &BrokerConfig, cluster_id: &str, previous_broker_epoch: i64, seed: u64) -> Self {
+    pub fn new(
+        config: &BrokerConfig,
+        cluster_id: &str,
+        previous_broker_epoch: i64,
+        seed: u64,
+    ) -> Self {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x11fe);
         let listeners = config
             .advertised_listeners
@@ -184,7 +189,10 @@ impl Lifecycle {
             }
             Ok(ResponseKind::BrokerHeartbeat(r)) if r.error_code == 0 => {
                 if self.fenced != r.is_fenced {
-                    tracing::info!(fenced = r.is_fenced, "the controller changed this broker's fencing");
+                    tracing::info!(
+                        fenced = r.is_fenced,
+                        "the controller changed this broker's fencing"
+                    );
                 }
                 self.fenced = r.is_fenced;
                 self.next_send_ms = now_ms + self.heartbeat_interval_ms;
@@ -192,7 +200,9 @@ impl Lifecycle {
             Ok(ResponseKind::BrokerHeartbeat(r))
                 if r.error_code == ErrorCode::StaleBrokerEpoch.code() =>
             {
-                tracing::warn!("the controller no longer knows this broker epoch; registering again");
+                tracing::warn!(
+                    "the controller no longer knows this broker epoch; registering again"
+                );
                 self.state = State::Registering;
                 self.fenced = true;
                 self.next_send_ms = now_ms;

@@ -91,10 +91,12 @@ struct Clustered<S: Storage> {
     calls: BTreeMap<CallId, Purpose>,
     voters: Vec<crate::config::QuorumVoter>,
     request_timeout_ms: u64,
+    storage: S,
+    log_dir: std::path::PathBuf,
 }
 
 enum Mode<S: Storage> {
-    Standalone(Broker<S>),
+    Standalone(Box<Broker<S>>),
     Clustered(Box<Clustered<S>>),
 }
 
@@ -115,7 +117,7 @@ impl<S: Storage> Server<S> {
         seed: u64,
     ) -> Result<Server<S>, ServerError> {
         let mode = if config.cluster.is_standalone() {
-            Mode::Standalone(Broker::open(config.clone(), storage, now_ms, seed)?)
+            Mode::Standalone(Box::new(Broker::open(config.clone(), storage, now_ms, seed)?))
         } else {
             Mode::Clustered(Box::new(Clustered::open(&config, storage, now_ms, seed)?))
         };
@@ -176,7 +178,7 @@ impl<S: Storage> Server<S> {
     pub fn shutdown(self, now_ms: i64) -> Result<(), ServerError> {
         match self.mode {
             Mode::Standalone(broker) => broker.shutdown(now_ms)?,
-            Mode::Clustered(cluster) => cluster.raft.close(now_ms)?,
+            Mode::Clustered(cluster) => cluster.shutdown(now_ms)?,
         }
         Ok(())
     }
@@ -221,7 +223,18 @@ impl<S: Storage> Server<S> {
     pub fn broker_epoch(&self) -> Option<i64> {
         match &self.mode {
             Mode::Standalone(_) => None,
-            Mode::Clustered(cluster) => cluster.lifecycle.as_ref().and_then(Lifecycle::broker_epoch),
+            Mode::Clustered(cluster) => {
+                cluster.lifecycle.as_ref().and_then(Lifecycle::broker_epoch)
+            }
+        }
+    }
+
+    /// Whether the controller last told this node's broker role it is fenced (clustered
+    /// broker role only; a fenced broker leads nothing and is in no ISR).
+    pub fn is_fenced(&self) -> Option<bool> {
+        match &self.mode {
+            Mode::Standalone(_) => None,
+            Mode::Clustered(cluster) => cluster.lifecycle.as_ref().map(Lifecycle::is_fenced),
         }
     }
 
@@ -260,9 +273,9 @@ fn cluster_id_for(config: &BrokerConfig) -> String {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl<S: Storage> Clustered<S> {
@@ -294,9 +307,7 @@ impl<S: Storage> Clustered<S> {
             seed,
         )?;
         let roles = cluster.process_roles;
-        let lifecycle = roles
-            .broker
-            .then(|| {
+        let lifecycle = roles.broker.then(|| {
             let previous_epoch = lifecycle::take_previous_broker_epoch(&storage, &log_dir);
             Lifecycle::new(config, &cluster_id, previous_epoch, seed)
         });
@@ -313,7 +324,19 @@ impl<S: Storage> Clustered<S> {
             calls: BTreeMap::new(),
             voters: cluster.quorum_voters.clone(),
             request_timeout_ms: cluster.quorum_request_timeout_ms as u64,
+            storage,
+            log_dir,
         })
+    }
+
+    /// Closes the metadata log, then leaves the broker epoch for the next start (KIP-966:
+    /// only a clean stop may claim its logs are whole).
+    fn shutdown(self, now_ms: i64) -> Result<(), ServerError> {
+        self.raft.close(now_ms)?;
+        if let Some(broker_epoch) = self.lifecycle.as_ref().and_then(Lifecycle::broker_epoch) {
+            lifecycle::write_clean_shutdown_epoch(&self.storage, &self.log_dir, broker_epoch)?;
+        }
+        Ok(())
     }
 
     fn handle_request(
@@ -358,7 +381,10 @@ impl<S: Storage> Clustered<S> {
                 Some(controller) if controller.is_leader(&self.raft) => {
                     controller.submit(origin, request.body, request.api_version)
                 }
-                _ => respond(outputs, Some(controller_role::not_controller(&request.body))),
+                _ => respond(
+                    outputs,
+                    Some(controller_role::not_controller(&request.body, request.api_version)),
+                ),
             }
             return;
         }
@@ -400,24 +426,35 @@ impl<S: Storage> Clustered<S> {
         [self.raft.next_deadline_ms(), controller, lifecycle].into_iter().flatten().min()
     }
 
-    fn pump(&mut self, now_ms: i64, next_call_id: &mut CallId, outputs: &mut VecDeque<ServerOutput>) {
+    fn pump(
+        &mut self,
+        now_ms: i64,
+        next_call_id: &mut CallId,
+        outputs: &mut VecDeque<ServerOutput>,
+    ) {
         loop {
             let mut progress = self.drain_raft(next_call_id, outputs);
             progress |= self.replay();
             if let Some(controller) = &mut self.controller {
-                progress |= controller.step(now_ms, &mut self.raft, &self.image, self.applied, |origin, response| {
-                    match origin {
-                        Origin::Remote { token } => outputs.push_back(ServerOutput::Response(Output {
-                            token,
-                            response: Some(response),
-                        })),
+                progress |= controller.step(
+                    now_ms,
+                    &mut self.raft,
+                    &self.image,
+                    self.applied,
+                    |origin, response| match origin {
+                        Origin::Remote { token } => {
+                            outputs.push_back(ServerOutput::Response(Output {
+                                token,
+                                response: Some(response),
+                            }))
+                        }
                         Origin::Local => {
                             if let Some(lifecycle) = &mut self.lifecycle {
                                 lifecycle.handle_result(now_ms, Ok(response));
                             }
                         }
-                    }
-                });
+                    },
+                );
             }
             progress |= self.step_lifecycle(now_ms, next_call_id, outputs);
             if !progress {
@@ -427,7 +464,11 @@ impl<S: Storage> Clustered<S> {
     }
 
     /// Routes every Raft output. Returns whether there was any.
-    fn drain_raft(&mut self, next_call_id: &mut CallId, outputs: &mut VecDeque<ServerOutput>) -> bool {
+    fn drain_raft(
+        &mut self,
+        next_call_id: &mut CallId,
+        outputs: &mut VecDeque<ServerOutput>,
+    ) -> bool {
         let mut progress = false;
         while let Some(output) = self.raft.poll_output() {
             progress = true;
@@ -450,9 +491,8 @@ impl<S: Storage> Clustered<S> {
                     )));
                     self.calls.insert(id, Purpose::Raft(call));
                 }
-                quorum::Routed::Respond { token, response } => {
-                    outputs.push_back(ServerOutput::Response(Output { token, response: Some(response) }))
-                }
+                quorum::Routed::Respond { token, response } => outputs
+                    .push_back(ServerOutput::Response(Output { token, response: Some(response) })),
                 quorum::Routed::Drop(reason) => tracing::debug!(%reason, "raft message dropped"),
             }
         }
@@ -478,10 +518,13 @@ impl<S: Storage> Clustered<S> {
                     Ok(record) => self.image.replay(&record),
                     // Every node skips the same record, so images stay equal; the log line
                     // names it for whoever must find the writer's bug.
-                    Err(error) => tracing::error!(%offset, %error, "metadata record does not decode; skipped"),
+                    Err(error) => {
+                        tracing::error!(%offset, %error, "metadata record does not decode; skipped")
+                    }
                 }
             }
             self.applied = read.next_offset;
+            self.image.set_offset(self.applied.0 - 1);
             progress = true;
         }
     }
@@ -513,7 +556,11 @@ impl<S: Storage> Clustered<S> {
         let api_key = controller_role::api_key_of(&request);
         outputs.push_back(ServerOutput::Call(Call {
             id,
-            to: PeerAddress { node_id: voter.node_id, host: voter.host.clone(), port: voter.port },
+            to: PeerAddress {
+                node_id: crate::BrokerId(voter.node_id),
+                host: voter.host.clone(),
+                port: voter.port,
+            },
             lane: Lane::Controller,
             api_key,
             api_version,

@@ -35,25 +35,16 @@ pub struct PendingPeerRequests {
     tokens: BTreeMap<(i32, i16, i32), RequestToken>,
 }
 
-impl PendingPeerRequests {
-    pub fn len(&self) -> usize {
-        self.tokens.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
-    }
-}
-
 /// Whether a request on a controller listener is for the Raft node.
 pub fn is_raft_request(request: &RequestKind) -> bool {
     match request {
-        RequestKind::Vote(_) | RequestKind::BeginQuorumEpoch(_) | RequestKind::EndQuorumEpoch(_) => {
-            true
-        }
-        RequestKind::Fetch(fetch) => fetch.topics.iter().any(|t| {
-            t.topic_id == METADATA_TOPIC_ID || t.topic.as_ref().is_some_and(|n| **n == *METADATA_TOPIC)
-        }),
+        RequestKind::Vote(_)
+        | RequestKind::BeginQuorumEpoch(_)
+        | RequestKind::EndQuorumEpoch(_) => true,
+        RequestKind::Fetch(fetch) => fetch
+            .topics
+            .iter()
+            .any(|t| t.topic_id == METADATA_TOPIC_ID || t.topic.0.as_str() == METADATA_TOPIC),
         _ => false,
     }
 }
@@ -86,7 +77,12 @@ pub fn accept_peer_request(
         .ok_or_else(|| format!("{} names no sender", message.api_name()))?;
     let key = (from, api_key as i16, correlation_id);
     if pending.tokens.insert(key, token).is_some() {
-        tracing::warn!(from, ?api_key, correlation_id, "a peer reused a pending correlation id; the older request goes unanswered");
+        tracing::warn!(
+            from,
+            ?api_key,
+            correlation_id,
+            "a peer reused a pending correlation id; the older request goes unanswered"
+        );
     }
     Ok((from, message))
 }
@@ -114,7 +110,8 @@ pub fn route(
             let Some(voter) = voters.iter().find(|v| v.node_id == to) else {
                 return Routed::Drop(format!("node {to} is not a voter with an address"));
             };
-            let lane = if wire.api_key == ApiKey::Fetch { Lane::MetadataFetch } else { Lane::Quorum };
+            let lane =
+                if wire.api_key == ApiKey::Fetch { Lane::MetadataFetch } else { Lane::Quorum };
             Routed::Call {
                 call: RaftCall {
                     to,
@@ -123,7 +120,11 @@ pub fn route(
                     correlation_id: wire.correlation_id,
                 },
                 lane,
-                to: PeerAddress { node_id: to, host: voter.host.clone(), port: voter.port },
+                to: PeerAddress {
+                    node_id: crate::BrokerId(to),
+                    host: voter.host.clone(),
+                    port: voter.port,
+                },
                 request,
             }
         }

@@ -8,7 +8,7 @@ use crate::config::{BrokerConfig, Origin as ConfigOrigin};
 use crate::protocol::{decode_request_on, Decoded};
 use crate::storage::FileStorage;
 use bytes::Buf;
-use kafka_protocol::messages::{ResponseHeader, ResponseKind};
+use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Decodable;
 
 const START_MS: i64 = 1_700_000_000_000;
@@ -63,8 +63,8 @@ impl Cluster {
         for id in 1..=n {
             let dir = tempfile::tempdir().expect("tempdir");
             let config = node_config(id, &voters, "broker,controller", dir.path());
-            let server =
-                Server::open(config.clone(), FileStorage::new(), START_MS, id as u64).expect("open");
+            let server = Server::open(config.clone(), FileStorage::new(), START_MS, id as u64)
+                .expect("open");
             nodes.insert(id, Node { _dir: dir, server: Some(server), config });
         }
         let mut cluster =
@@ -115,10 +115,11 @@ impl Cluster {
             let mut moved = false;
             let ids: Vec<i32> = self.nodes.keys().copied().collect();
             for id in ids {
-                let outputs: Vec<ServerOutput> = match self.nodes.get_mut(&id).and_then(|n| n.server.as_mut()) {
-                    Some(server) => std::iter::from_fn(|| server.poll_output()).collect(),
-                    None => continue,
-                };
+                let outputs: Vec<ServerOutput> =
+                    match self.nodes.get_mut(&id).and_then(|n| n.server.as_mut()) {
+                        Some(server) => std::iter::from_fn(|| server.poll_output()).collect(),
+                        None => continue,
+                    };
                 for output in outputs {
                     moved = true;
                     self.deliver(id, output);
@@ -134,7 +135,7 @@ impl Cluster {
         let now_ms = self.now_ms;
         match output {
             ServerOutput::Call(call) => {
-                let to = call.to.node_id;
+                let to = call.to.node_id.0;
                 let frame = encode_request_kind_frame(
                     call.api_key,
                     &call.request,
@@ -145,8 +146,13 @@ impl Cluster {
                 .expect("encode call");
                 let target = self.nodes.get_mut(&to).and_then(|n| n.server.as_mut());
                 let Some(server) = target else {
-                    let failed = CallFailed { call: call.id, to: call.to, reason: "node down".into() };
-                    let caller = self.nodes.get_mut(&from).and_then(|n| n.server.as_mut()).expect("caller up");
+                    let failed =
+                        CallFailed { call: call.id, to: call.to, reason: "node down".into() };
+                    let caller = self
+                        .nodes
+                        .get_mut(&from)
+                        .and_then(|n| n.server.as_mut())
+                        .expect("caller up");
                     caller.handle_call_result(now_ms, failed.call, Err(failed));
                     return;
                 };
@@ -158,7 +164,12 @@ impl Cluster {
                 let token = self.next_token;
                 self.waiting.insert(
                     (to, token),
-                    Waiter::Peer { from, call: call.id, api_key: call.api_key, api_version: call.api_version },
+                    Waiter::Peer {
+                        from,
+                        call: call.id,
+                        api_key: call.api_key,
+                        api_version: call.api_version,
+                    },
                 );
                 server.handle_request(now_ms, token, "CONTROLLER", *request);
             }
@@ -168,7 +179,9 @@ impl Cluster {
                 else {
                     return;
                 };
-                let Some(caller_server) = self.nodes.get_mut(&caller).and_then(|n| n.server.as_mut()) else {
+                let Some(caller_server) =
+                    self.nodes.get_mut(&caller).and_then(|n| n.server.as_mut())
+                else {
                     return;
                 };
                 let result = match response {
@@ -185,7 +198,11 @@ impl Cluster {
                     }
                     None => Err(CallFailed {
                         call,
-                        to: PeerAddress { node_id: from, host: "127.0.0.1".into(), port: 0 },
+                        to: PeerAddress {
+                            node_id: crate::BrokerId(from),
+                            host: "127.0.0.1".into(),
+                            port: 0,
+                        },
                         reason: "no answer".into(),
                     }),
                 };
@@ -218,6 +235,7 @@ fn three_combined_nodes_elect_one_controller_and_register_every_broker() {
     for id in 1..=3 {
         assert_eq!(cluster.unfenced_brokers(id), vec![1, 2, 3], "node {id}'s image");
         assert!(cluster.server(id).broker_epoch().is_some(), "node {id} registered");
+        assert_eq!(cluster.server(id).is_fenced(), Some(false), "node {id} heard it is unfenced");
     }
 }
 
@@ -252,7 +270,14 @@ fn the_controller_moves_when_its_node_dies_and_the_new_one_keeps_the_image() {
     assert_ne!(active[0], old);
     let image = cluster.server(active[0]).image();
     for broker in before.brokers() {
-        assert!(image.broker(broker.broker_id).is_some(), "broker {} still registered", broker.broker_id);
+        assert!(
+            image.broker(broker.broker_id).is_some(),
+            "broker {} still registered",
+            broker.broker_id
+        );
     }
-    assert!(cluster.unfenced_brokers(active[0]).iter().all(|&b| b != old), "the dead node is fenced");
+    assert!(
+        cluster.unfenced_brokers(active[0]).iter().all(|&b| b != old),
+        "the dead node is fenced"
+    );
 }
