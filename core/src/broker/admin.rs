@@ -253,7 +253,7 @@ impl<S: Storage> Broker<S> {
                 self.metadata
                     .commit(vec![MetadataRecord::RemoveTopic { topic_id: image.topic_id }], now_ms)
                     .map_err(|e| (ErrorCode::UnknownServerError, e.to_string()))?;
-                for partition in self.topics.remove(&image.name).unwrap_or_default() {
+                for partition in self.topics.remove(&image.name).unwrap_or_default().into_values() {
                     let topic_partition = partition.topic_partition().clone();
                     if let Err(error) = partition.delete() {
                         // The metadata no longer names it: the next start removes the directory.

@@ -6,12 +6,20 @@
 //! partition with data may exceed `max_bytes` by one batch (KIP-74) so consumers progress.
 //! Fetch sessions (KIP-227) are not created: every response has session id 0, which tells
 //! clients to send full fetches.
+//!
+//! A fetch naming a replica id (a follower, v < 15) reads up to the log end instead and goes
+//! through [`crate::partition::Partition::handle_follower_fetch`]: its position may move the
+//! high watermark (which completes waiting produces and fetches) and it may be answered with
+//! a diverging epoch. Consumers may read only from the leader (NOT_LEADER_OR_FOLLOWER
+//! elsewhere).
 
 use super::{log_error_code, Broker, RequestToken};
+use crate::partition::FollowerFetch;
 use crate::protocol::ErrorCode;
 use crate::storage::Storage;
 use crate::types::Offset;
 use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::EpochEndOffset;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use std::collections::BTreeSet;
@@ -23,6 +31,12 @@ pub struct DelayedFetch {
     pub deadline_ms: i64,
     version: i16,
     request: FetchRequest,
+}
+
+/// The follower a fetch comes from, if it names one.
+fn follower_id(version: i16, request: &FetchRequest) -> Option<i32> {
+    let id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    (id >= 0).then_some(id)
 }
 
 impl DelayedFetch {
@@ -56,7 +70,7 @@ impl<S: Storage> Broker<S> {
                 .push_back(super::Output { token, response: Some(ResponseKind::Fetch(response)) });
             return;
         }
-        let read = self.read_for_fetch(version, &request);
+        let read = self.read(now_ms, version, &request);
         let min_bytes = request.min_bytes.max(1) as usize;
         if read.bytes >= min_bytes
             || read.has_error
@@ -87,7 +101,7 @@ impl<S: Storage> Broker<S> {
                 self.delayed_fetches.push(delayed);
                 continue;
             }
-            let read = self.read_for_fetch(delayed.version, &delayed.request);
+            let read = self.read(now_ms, delayed.version, &delayed.request);
             let min_bytes = delayed.request.min_bytes.max(1) as usize;
             if expired || read.bytes >= min_bytes || read.has_error {
                 self.outputs.push_back(super::Output {
@@ -98,6 +112,99 @@ impl<S: Storage> Broker<S> {
                 self.delayed_fetches.push(delayed);
             }
         }
+    }
+
+    /// Reads for a consumer, or for a follower (which records its position).
+    fn read(&mut self, now_ms: i64, version: i16, request: &FetchRequest) -> FetchRead {
+        match follower_id(version, request) {
+            Some(replica_id) => self.read_for_follower(now_ms, version, replica_id, request),
+            None => self.read_for_fetch(version, request),
+        }
+    }
+
+    /// A follower's fetch: each partition's answer from its leader replica. High watermarks
+    /// that moved complete the produces and fetches waiting on them.
+    fn read_for_follower(
+        &mut self,
+        now_ms: i64,
+        version: i16,
+        replica_id: i32,
+        request: &FetchRequest,
+    ) -> FetchRead {
+        let broker_epoch = if version >= 15 { request.replica_state.replica_epoch } else { -1 };
+        let mut remaining = request.max_bytes.max(0) as usize;
+        let (mut bytes, mut has_error) = (0, false);
+        let mut moved = BTreeSet::new();
+        let mut responses = Vec::with_capacity(request.topics.len());
+        for topic in &request.topics {
+            let name = topic.topic.0.to_string();
+            let mut partitions = Vec::with_capacity(topic.partitions.len());
+            for asked in &topic.partitions {
+                let mut data = PartitionData::default()
+                    .with_partition_index(asked.partition)
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
+                    .with_records(Some(Bytes::new()));
+                let fetch = FollowerFetch {
+                    replica_id,
+                    replica_broker_epoch: broker_epoch,
+                    fetch_offset: Offset(asked.fetch_offset),
+                    last_fetched_epoch: asked.last_fetched_epoch,
+                    current_leader_epoch: asked.current_leader_epoch,
+                    log_start_offset: Offset(asked.log_start_offset),
+                };
+                let max_bytes = (asked.partition_max_bytes.max(0) as usize).min(remaining);
+                let answer = match self.partition_mut(&name, asked.partition) {
+                    None => Err(self.missing_partition_code(&name, asked.partition)),
+                    Some(partition) => {
+                        let before = partition.high_watermark();
+                        let answer = partition
+                            .handle_follower_fetch(now_ms, &fetch, max_bytes)
+                            .map_err(|e| e.error_code());
+                        if partition.high_watermark() != before {
+                            moved.insert((name.clone(), asked.partition));
+                        }
+                        answer
+                    }
+                };
+                match answer {
+                    Ok(answer) => {
+                        data = data
+                            .with_high_watermark(answer.high_watermark.0)
+                            .with_last_stable_offset(answer.high_watermark.0)
+                            .with_log_start_offset(answer.log_start_offset.0);
+                        if let Some((epoch, end_offset)) = answer.diverging_epoch {
+                            // Answer at once: the follower must truncate before anything else.
+                            has_error = true;
+                            data = data.with_diverging_epoch(
+                                EpochEndOffset::default()
+                                    .with_epoch(epoch)
+                                    .with_end_offset(end_offset),
+                            );
+                        }
+                        bytes += answer.records.len();
+                        remaining = remaining.saturating_sub(answer.records.len());
+                        data = data.with_records(Some(answer.records));
+                    }
+                    Err(code) => {
+                        has_error = true;
+                        data = data.with_error_code(code.code());
+                    }
+                }
+                partitions.push(data);
+            }
+            responses.push(
+                FetchableTopicResponse::default()
+                    .with_topic(topic.topic.clone())
+                    .with_partitions(partitions),
+            );
+        }
+        if !moved.is_empty() {
+            self.complete_delayed_fetches(now_ms, Some(&moved));
+            self.complete_delayed_produces(now_ms);
+        }
+        FetchRead { response: FetchResponse::default().with_responses(responses), bytes, has_error }
     }
 
     fn read_for_fetch(&self, version: i16, request: &FetchRequest) -> FetchRead {
@@ -118,9 +225,9 @@ impl<S: Storage> Broker<S> {
                     .with_last_stable_offset(-1)
                     .with_log_start_offset(-1)
                     .with_records(Some(Bytes::new()));
-                let outcome = match self.partition(name, fetch.partition) {
-                    None => Err(ErrorCode::UnknownTopicOrPartition),
-                    Some(partition)
+                let outcome = match self.leader_partition(name, fetch.partition) {
+                    Err(code) => Err(code),
+                    Ok(partition)
                         if version >= 9
                             && fetch.current_leader_epoch >= 0
                             && fetch.current_leader_epoch != partition.leader_epoch().0 =>
@@ -131,7 +238,7 @@ impl<S: Storage> Broker<S> {
                             ErrorCode::UnknownLeaderEpoch
                         })
                     }
-                    Some(partition) => {
+                    Ok(partition) => {
                         data = data
                             .with_high_watermark(partition.high_watermark().0)
                             .with_last_stable_offset(partition.high_watermark().0)

@@ -34,9 +34,9 @@ impl<S: Storage> Broker<S> {
                     .with_timestamp(-1)
                     .with_offset(-1);
                 let found: Result<(i64, i64, i32), ErrorCode> =
-                    match self.partition(name, asked.partition_index) {
-                        None => Err(ErrorCode::UnknownTopicOrPartition),
-                        Some(partition)
+                    match self.leader_partition(name, asked.partition_index) {
+                        Err(code) => Err(code),
+                        Ok(partition)
                             if version >= 4
                                 && asked.current_leader_epoch >= 0
                                 && asked.current_leader_epoch != partition.leader_epoch().0 =>
@@ -47,7 +47,7 @@ impl<S: Storage> Broker<S> {
                                 ErrorCode::UnknownLeaderEpoch
                             })
                         }
-                        Some(partition) => {
+                        Ok(partition) => {
                             let epoch = partition.leader_epoch().0;
                             match asked.timestamp {
                                 EARLIEST | EARLIEST_LOCAL => {

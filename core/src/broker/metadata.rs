@@ -3,6 +3,13 @@
 //! A requested topic that does not exist is created when the request allows it (v4+, and
 //! always before) and `auto.create.topics.enable` is on, with `num.partitions` partitions;
 //! otherwise it is UNKNOWN_TOPIC_OR_PARTITION (INVALID_TOPIC_EXCEPTION for an illegal name).
+//!
+//! A clustered broker answers from the committed image: every unfenced broker at the
+//! endpoint of this broker's client listener, a live broker as the "controller" clients send
+//! admin requests to (Kafka's KRaft brokers do the same, and forward them), leaders, replicas,
+//! ISR, and as offline the replicas on brokers that are fenced or unregistered. A partition
+//! with no leader is LEADER_NOT_AVAILABLE. Auto-creation asks the controller and answers
+//! LEADER_NOT_AVAILABLE until the topic appears.
 
 use super::{str_bytes, validate_topic_name, Broker};
 use crate::config::TopicConfig;
@@ -28,12 +35,7 @@ impl<S: Storage> Broker<S> {
         version: i16,
         request: MetadataRequest,
     ) -> MetadataResponse {
-        let endpoint = self.config.advertised_endpoint().clone();
-        let node = self.config.node_id.0;
-        let broker = MetadataResponseBroker::default()
-            .with_node_id(WireBrokerId(node))
-            .with_host(str_bytes(endpoint.host))
-            .with_port(i32::from(endpoint.port));
+        let (brokers, controller_id) = self.metadata_brokers();
         let allow_auto_create = (version < 4 || request.allow_auto_topic_creation)
             && self.config.auto_create_topics_enable;
         let asked: Option<Vec<(Option<String>, uuid::Uuid)>> = match request.topics {
@@ -66,10 +68,9 @@ impl<S: Storage> Broker<S> {
                 })
                 .collect(),
         };
-        let mut response =
-            MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+        let mut response = MetadataResponse::default().with_brokers(brokers).with_topics(topics);
         if version >= 1 {
-            response = response.with_controller_id(WireBrokerId(node));
+            response = response.with_controller_id(WireBrokerId(controller_id));
         }
         if version >= 2 {
             response = response.with_cluster_id(Some(str_bytes(self.cluster_id.clone())));
@@ -109,6 +110,10 @@ impl<S: Storage> Broker<S> {
         if !allow_auto_create {
             return error(ErrorCode::UnknownTopicOrPartition, Some(name));
         }
+        if self.is_clustered() {
+            self.auto_create_topic(&name);
+            return error(ErrorCode::LeaderNotAvailable, Some(name));
+        }
         if i32::from(self.config.default_replication_factor) > 1 {
             // Only one broker can hold replicas at this stage.
             tracing::warn!(topic = %name, replication_factor = self.config.default_replication_factor, "cannot auto-create: not enough brokers");
@@ -123,6 +128,34 @@ impl<S: Storage> Broker<S> {
         }
     }
 
+    /// The brokers a client may connect to, and the one it should treat as the controller.
+    fn metadata_brokers(&self) -> (Vec<MetadataResponseBroker>, i32) {
+        let own = self.config.advertised_endpoint().clone();
+        let node = self.config.node_id.0;
+        let entry = |id: i32, host: &str, port: u16| {
+            MetadataResponseBroker::default()
+                .with_node_id(WireBrokerId(id))
+                .with_host(str_bytes(host))
+                .with_port(i32::from(port))
+        };
+        if !self.is_clustered() {
+            return (vec![entry(node, &own.host, own.port)], node);
+        }
+        let brokers: Vec<MetadataResponseBroker> = self
+            .metadata
+            .image()
+            .unfenced_brokers()
+            .filter_map(|b| {
+                let endpoint = b.listeners.iter().find(|l| l.name == own.listener_name)?;
+                Some(entry(b.broker_id, &endpoint.host, endpoint.port))
+            })
+            .collect();
+        let alive = |id: i32| brokers.iter().any(|b| b.node_id.0 == id);
+        let controller_id =
+            if alive(node) { node } else { brokers.first().map_or(-1, |b| b.node_id.0) };
+        (brokers, controller_id)
+    }
+
     fn describe_topic(
         &self,
         image: &TopicImage,
@@ -133,16 +166,33 @@ impl<S: Storage> Broker<S> {
             .partitions
             .values()
             .map(|p| {
+                let error_code = if p.leader < 0 && self.is_clustered() {
+                    ErrorCode::LeaderNotAvailable.code()
+                } else {
+                    0
+                };
+                let image = self.metadata.image();
+                let offline: Vec<WireBrokerId> = if self.is_clustered() {
+                    p.replicas
+                        .iter()
+                        .filter(|&&r| image.broker(r).is_none_or(|b| b.fenced))
+                        .copied()
+                        .map(WireBrokerId)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
                 let response = MetadataResponsePartition::default()
+                    .with_error_code(error_code)
                     .with_partition_index(p.partition)
                     .with_leader_id(WireBrokerId(p.leader))
                     .with_replica_nodes(p.replicas.iter().copied().map(WireBrokerId).collect())
                     .with_isr_nodes(p.isr.iter().copied().map(WireBrokerId).collect());
                 let response = if version >= 5 {
-                    // Replicas whose log is offline on a live broker. Not tracked yet: a log
-                    // that went offline after a storage error answers KAFKA_STORAGE_ERROR on
-                    // use instead. Set explicitly so every v5+ answer carries the list.
-                    response.with_offline_replicas(Vec::new())
+                    // Replicas on fenced or unregistered brokers. A log that went offline on a
+                    // live broker is not listed yet (it answers KAFKA_STORAGE_ERROR on use).
+                    // Set explicitly so every v5+ answer carries the list.
+                    response.with_offline_replicas(offline)
                 } else {
                     response
                 };

@@ -16,6 +16,9 @@ mod fetch;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod replication;
+
+pub use replication::{CallTarget, PeerCallToken, PeerRequest};
 
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::log::batch::BatchError;
@@ -74,15 +77,68 @@ pub enum BrokerError {
 /// How many producer ids one metadata record hands out.
 const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
-/// One broker: the partitions it leads, the metadata it serves, the requests it holds.
+/// Where the broker's metadata comes from.
+enum MetadataSource<S: Storage> {
+    /// Standalone: the broker's own metadata log, written by its own admin handlers.
+    Local(Box<MetadataStore<S>>),
+    /// Clustered: the committed image the server replayed from the controller quorum;
+    /// admin requests go to the active controller instead.
+    Replicated(Box<crate::metadata::MetadataImage>),
+}
+
+impl<S: Storage> MetadataSource<S> {
+    fn image(&self) -> &crate::metadata::MetadataImage {
+        match self {
+            MetadataSource::Local(store) => store.image(),
+            MetadataSource::Replicated(image) => image,
+        }
+    }
+
+    /// Commits records to the local metadata log (standalone only: a clustered broker's
+    /// admin requests are forwarded, never handled here).
+    fn commit(&mut self, records: Vec<MetadataRecord>, now_ms: i64) -> Result<(), MetadataError> {
+        match self {
+            MetadataSource::Local(store) => store.commit(records, now_ms),
+            MetadataSource::Replicated(_) => {
+                panic!("a clustered broker wrote metadata itself instead of asking the controller")
+            }
+        }
+    }
+
+    fn next_deadline_ms(&self) -> Option<i64> {
+        match self {
+            MetadataSource::Local(store) => store.next_deadline_ms(),
+            MetadataSource::Replicated(_) => None,
+        }
+    }
+
+    fn handle_timeout(&mut self, now_ms: i64) -> Result<(), MetadataError> {
+        match self {
+            MetadataSource::Local(store) => store.handle_timeout(now_ms),
+            MetadataSource::Replicated(_) => Ok(()),
+        }
+    }
+
+    fn close(self, now_ms: i64) -> Result<(), MetadataError> {
+        match self {
+            MetadataSource::Local(store) => (*store).close(now_ms),
+            MetadataSource::Replicated(_) => Ok(()),
+        }
+    }
+}
+
+/// One broker: the partitions it holds, the metadata it serves, the requests it holds.
 pub struct Broker<S: Storage> {
     config: BrokerConfig,
     storage: S,
     cluster_id: String,
-    metadata: MetadataStore<S>,
-    /// Partitions by topic name, indexed by partition number.
-    topics: BTreeMap<String, Vec<Partition<S>>>,
+    metadata: MetadataSource<S>,
+    /// Partitions this broker holds a replica of, by topic name and partition index.
+    topics: BTreeMap<String, BTreeMap<i32, Partition<S>>>,
     delayed_fetches: Vec<fetch::DelayedFetch>,
+    delayed_produces: Vec<produce::DelayedProduce>,
+    /// Clustered only: replica fetchers, ISR proposals, forwarded requests.
+    cluster: Option<Box<replication::ClusterState>>,
     outputs: VecDeque<Output>,
     rng: rand::rngs::StdRng,
     /// Producer ids handed out from the current block: `[next, end)`.
@@ -112,9 +168,11 @@ impl<S: Storage> Broker<S> {
             config,
             storage,
             cluster_id,
-            metadata,
+            metadata: MetadataSource::Local(Box::new(metadata)),
             topics: BTreeMap::new(),
             delayed_fetches: Vec::new(),
+            delayed_produces: Vec::new(),
+            cluster: None,
             outputs: VecDeque::new(),
             rng,
             producer_ids: (0, 0),
@@ -152,7 +210,7 @@ impl<S: Storage> Broker<S> {
                 now_ms,
             )
             .map_err(|source| BrokerError::Partition { topic_partition, source })?;
-            partitions.push(opened);
+            partitions.insert(index, opened);
         }
         Ok(())
     }
@@ -162,14 +220,14 @@ impl<S: Storage> Broker<S> {
         for name in self.storage.list_dir(&log_dir)? {
             // Partition directories are `<topic>-<index>`; anything else is not ours to judge.
             let Some((topic, Ok(index))) =
-                name.rsplit_once('-').map(|(t, i)| (t, i.parse::<usize>()))
+                name.rsplit_once('-').map(|(t, i)| (t, i.parse::<i32>()))
             else {
                 continue;
             };
             if topic == METADATA_TOPIC {
                 continue;
             }
-            let known = self.topics.get(topic).is_some_and(|p| index < p.len());
+            let known = self.topics.get(topic).is_some_and(|p| p.contains_key(&index));
             if !known {
                 tracing::warn!(dir = %log_dir.join(&name).display(), "removing a partition directory the metadata does not know (an interrupted deletion)");
                 self.storage.remove_dir_all(&log_dir.join(&name))?;
@@ -182,16 +240,33 @@ impl<S: Storage> Broker<S> {
     /// Handles one request; its answer appears in [`Broker::poll_output`], now or later.
     pub fn handle_request(&mut self, now_ms: i64, token: RequestToken, request: Request) {
         let version = request.api_version;
+        let forwarded = matches!(
+            request.body,
+            RequestKind::CreateTopics(_)
+                | RequestKind::DeleteTopics(_)
+                | RequestKind::CreatePartitions(_)
+        );
+        if forwarded && self.is_clustered() {
+            self.forward_to_controller(token, request.body, version);
+            return;
+        }
         let response = match request.body {
             RequestKind::ApiVersions(r) => Some(protocol::api_versions(&r)),
             RequestKind::Metadata(r) => {
                 Some(ResponseKind::Metadata(self.handle_metadata(now_ms, version, r)))
             }
             RequestKind::Produce(r) => {
-                self.handle_produce(now_ms, version, r).map(ResponseKind::Produce)
+                self.handle_produce(now_ms, token, version, r);
+                self.step_cluster(now_ms);
+                return;
             }
             RequestKind::Fetch(r) => {
                 self.handle_fetch(now_ms, token, version, r);
+                self.step_cluster(now_ms);
+                return;
+            }
+            RequestKind::InitProducerId(r) if self.is_clustered() => {
+                self.init_producer_id_clustered(now_ms, token, r);
                 return;
             }
             RequestKind::ListOffsets(r) => {
@@ -228,9 +303,13 @@ impl<S: Storage> Broker<S> {
     /// When [`Broker::handle_timeout`] should next be called.
     pub fn next_deadline_ms(&self) -> Option<i64> {
         let fetches = self.delayed_fetches.iter().map(|f| f.deadline_ms);
-        let logs = self.topics.values().flatten().filter_map(|p| p.next_deadline_ms());
+        let produces = self.delayed_produces.iter().map(|p| p.deadline_ms);
+        let logs = self.partitions().filter_map(|p| p.next_deadline_ms());
+        let cluster = self.cluster.as_ref().and_then(|c| c.next_deadline_ms());
         fetches
+            .chain(produces)
             .chain(logs)
+            .chain(cluster)
             .chain(self.metadata.next_deadline_ms())
             .chain([self.next_retention_check_ms])
             .min()
@@ -240,7 +319,9 @@ impl<S: Storage> Broker<S> {
     /// retention.
     pub fn handle_timeout(&mut self, now_ms: i64) {
         self.complete_delayed_fetches(now_ms, None);
-        for partition in self.topics.values_mut().flatten() {
+        self.complete_delayed_produces(now_ms);
+        self.step_cluster(now_ms);
+        for partition in self.topics.values_mut().flat_map(|p| p.values_mut()) {
             if let Err(error) = partition.handle_timeout(now_ms) {
                 tracing::error!(partition = %partition.topic_partition(), %error, "flush failed");
             }
@@ -250,7 +331,7 @@ impl<S: Storage> Broker<S> {
         }
         if now_ms >= self.next_retention_check_ms {
             self.next_retention_check_ms = now_ms + self.config.log_retention_check_interval_ms;
-            for partition in self.topics.values_mut().flatten() {
+            for partition in self.topics.values_mut().flat_map(|p| p.values_mut()) {
                 match partition.enforce_retention(now_ms) {
                     Ok(0) => {}
                     Ok(deleted) => {
@@ -269,7 +350,7 @@ impl<S: Storage> Broker<S> {
         for (pending, _) in self.delayed_fetches.iter().map(|f| (f.token, ())) {
             tracing::debug!(token = pending, "fetch still waiting at shutdown");
         }
-        for partition in self.topics.into_values().flatten() {
+        for partition in self.topics.into_values().flat_map(BTreeMap::into_values) {
             let topic_partition = partition.topic_partition().clone();
             partition
                 .close(now_ms)
@@ -292,9 +373,7 @@ impl<S: Storage> Broker<S> {
     /// Every replica this broker holds, in topic and partition order: what the testbed's
     /// invariants read (ground truth, not what clients see).
     pub fn replica_states(&self) -> Vec<ReplicaState> {
-        self.topics
-            .values()
-            .flatten()
+        self.partitions()
             .map(|p| ReplicaState {
                 topic_partition: p.topic_partition().clone(),
                 leader_epoch: p.leader_epoch(),
@@ -302,9 +381,14 @@ impl<S: Storage> Broker<S> {
                 high_watermark: p.high_watermark(),
                 log_end_offset: p.log_end_offset(),
                 durable_offset: p.durable_offset(),
-                is_leader: true,
+                is_leader: p.is_leader(),
             })
             .collect()
+    }
+
+    /// Every partition replica this broker holds, in topic and partition order.
+    pub fn partitions(&self) -> impl Iterator<Item = &Partition<S>> {
+        self.topics.values().flat_map(BTreeMap::values)
     }
 
     pub fn cluster_id(&self) -> &str {
@@ -313,11 +397,50 @@ impl<S: Storage> Broker<S> {
 
     /// A partition this broker holds.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&Partition<S>> {
-        usize::try_from(partition).ok().and_then(|i| self.topics.get(topic)?.get(i))
+        self.topics.get(topic)?.get(&partition)
     }
 
     fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Partition<S>> {
-        usize::try_from(partition).ok().and_then(|i| self.topics.get_mut(topic)?.get_mut(i))
+        self.topics.get_mut(topic)?.get_mut(&partition)
+    }
+
+    /// The partition a client may produce to or read from here: this broker must lead it.
+    /// UNKNOWN_TOPIC_OR_PARTITION when the metadata does not know it, NOT_LEADER_OR_FOLLOWER
+    /// when another broker leads it (the client refreshes its metadata and goes there).
+    fn leader_partition(&self, topic: &str, partition: i32) -> Result<&Partition<S>, ErrorCode> {
+        match self.partition(topic, partition) {
+            Some(p) if p.is_leader() => Ok(p),
+            Some(_) => Err(ErrorCode::NotLeaderOrFollower),
+            None => Err(self.missing_partition_code(topic, partition)),
+        }
+    }
+
+    fn leader_partition_mut(
+        &mut self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<&mut Partition<S>, ErrorCode> {
+        let code = self.missing_partition_code(topic, partition);
+        match self.partition_mut(topic, partition) {
+            Some(p) if p.is_leader() => Ok(p),
+            Some(_) => Err(ErrorCode::NotLeaderOrFollower),
+            None => Err(code),
+        }
+    }
+
+    /// Why this broker holds no replica of a partition: the metadata does not know it, or
+    /// it lives on other brokers.
+    fn missing_partition_code(&self, topic: &str, partition: i32) -> ErrorCode {
+        let known = self
+            .metadata
+            .image()
+            .topic(topic)
+            .is_some_and(|t| t.partitions.contains_key(&partition));
+        if known {
+            ErrorCode::NotLeaderOrFollower
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        }
     }
 
     /// Creates a topic: metadata first (durably), then its logs.
@@ -366,7 +489,7 @@ impl<S: Storage> Broker<S> {
             format!("metadata could not be stored: {e}")
         })?;
         let image = self.metadata.image().topic(topic).expect("just committed").clone();
-        let from = self.topics.get(topic).map_or(0, Vec::len);
+        let from = self.topics.get(topic).map_or(0, BTreeMap::len);
         self.open_partitions(&image, from, now_ms).map_err(|e| {
             tracing::error!(error = %e, "opening a new partition failed");
             e.to_string()

@@ -4,34 +4,52 @@
 //! NOT_ENOUGH_REPLICAS, CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, KAFKA_STORAGE_ERROR, each with a
 //! message (v8+).
 //! acks=0 gets no response at all. An append may complete fetches waiting for data.
+//! acks=all waits, in [`DelayedProduce`], until the high watermark passes the appended
+//! records (the ISR has them) or `timeout_ms` passes (REQUEST_TIMED_OUT); a partition whose
+//! ISR fell below `min.insync.replicas` meanwhile answers NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 
-use super::{log_error_code, str_bytes, Broker};
+use super::{log_error_code, str_bytes, Broker, Output, RequestToken};
 use crate::config::TimestampType;
 use crate::log::batch::LOG_OVERHEAD_BYTES;
 use crate::partition::AppendError;
 use crate::protocol::ErrorCode;
 use crate::storage::Storage;
+use crate::types::Offset;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use std::collections::BTreeSet;
+
+/// An acks=all produce waiting for its records to reach the ISR.
+#[derive(Debug)]
+pub struct DelayedProduce {
+    pub token: RequestToken,
+    pub deadline_ms: i64,
+    version: i16,
+    response: ProduceResponse,
+    /// (topic index, partition index in the response, topic, partition, last offset).
+    waiting: Vec<(usize, usize, String, i32, Offset)>,
+}
 
 impl<S: Storage> Broker<S> {
     pub(super) fn handle_produce(
         &mut self,
         now_ms: i64,
+        token: RequestToken,
         version: i16,
         request: ProduceRequest,
-    ) -> Option<ProduceResponse> {
+    ) {
         let acks = request.acks;
+        let timeout_ms = request.timeout_ms;
+        let mut waiting = Vec::new();
         let transactional = request.transactional_id.is_some();
         let mut touched = BTreeSet::new();
         let mut responses = Vec::with_capacity(request.topic_data.len());
-        for topic in request.topic_data {
+        for (topic_index, topic) in request.topic_data.into_iter().enumerate() {
             let name = topic.name.0.to_string();
             let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
             for data in topic.partition_data {
                 let index = data.index;
-                let result: Result<(i64, i64, i64), (ErrorCode, String)> = (|| {
+                let result: Result<(i64, i64, i64, Offset), (ErrorCode, String)> = (|| {
                     if !matches!(acks, -1..=1) {
                         return Err((
                             ErrorCode::InvalidRequiredAcks,
@@ -47,10 +65,13 @@ impl<S: Storage> Broker<S> {
                     let records = data
                         .records
                         .ok_or((ErrorCode::CorruptMessage, "no records".to_string()))?;
-                    let partition = self.partition_mut(&name, index).ok_or((
-                        ErrorCode::UnknownTopicOrPartition,
-                        format!("no partition {name}-{index}"),
-                    ))?;
+                    let partition = self.leader_partition_mut(&name, index).map_err(|code| {
+                        let why = match code {
+                            ErrorCode::NotLeaderOrFollower => "this broker does not lead",
+                            _ => "no partition",
+                        };
+                        (code, format!("{why} {name}-{index}"))
+                    })?;
                     one_batch_v2(version, &records)?;
                     let info =
                         partition.append_as_leader(&records, acks, now_ms).map_err(
@@ -66,12 +87,22 @@ impl<S: Storage> Broker<S> {
                         TimestampType::CreateTime => -1,
                         TimestampType::LogAppendTime => now_ms,
                     };
-                    Ok((info.first_offset.0, log_append_time_ms, partition.log_start_offset().0))
-                })();
+                    Ok((
+                        info.first_offset.0,
+                        log_append_time_ms,
+                        partition.log_start_offset().0,
+                        info.last_offset,
+                    ))
+                })(
+                );
                 let response = PartitionProduceResponse::default().with_index(index);
                 let response = match result {
-                    Ok((base_offset, log_append_time_ms, log_start_offset)) => {
+                    Ok((base_offset, log_append_time_ms, log_start_offset, last_offset)) => {
                         touched.insert((name.clone(), index));
+                        if acks == -1 {
+                            let at = partition_responses.len();
+                            waiting.push((topic_index, at, name.clone(), index, last_offset));
+                        }
                         response
                             .with_base_offset(base_offset)
                             .with_log_append_time_ms(log_append_time_ms)
@@ -101,7 +132,72 @@ impl<S: Storage> Broker<S> {
         if !touched.is_empty() {
             self.complete_delayed_fetches(now_ms, Some(&touched));
         }
-        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+        if acks == 0 {
+            self.outputs.push_back(Output { token, response: None });
+            return;
+        }
+        let response = ProduceResponse::default().with_responses(responses);
+        let deadline_ms = now_ms.saturating_add(i64::from(timeout_ms.max(0)));
+        let delayed = DelayedProduce { token, deadline_ms, version, response, waiting };
+        if let Some(done) = self.try_complete_produce(now_ms, delayed) {
+            self.delayed_produces.push(done);
+        }
+    }
+
+    /// Answers every waiting acks=all produce that is complete, failed or expired.
+    pub(super) fn complete_delayed_produces(&mut self, now_ms: i64) {
+        for delayed in std::mem::take(&mut self.delayed_produces) {
+            if let Some(still) = self.try_complete_produce(now_ms, delayed) {
+                self.delayed_produces.push(still);
+            }
+        }
+    }
+
+    /// Settles what can be settled of `delayed`; answers it when nothing waits any more,
+    /// else gives it back.
+    fn try_complete_produce(
+        &mut self,
+        now_ms: i64,
+        mut delayed: DelayedProduce,
+    ) -> Option<DelayedProduce> {
+        let expired = now_ms >= delayed.deadline_ms;
+        let version = delayed.version;
+        let mut still = Vec::new();
+        for (topic_at, partition_at, name, index, last_offset) in delayed.waiting {
+            let status = match self.partition(&name, index) {
+                Some(partition) => partition.acks_all_status(last_offset),
+                None => Err(AppendError::NotLeaderOrFollower),
+            };
+            let refusal = match status {
+                Ok(true) => None,
+                Ok(false) if !expired => {
+                    still.push((topic_at, partition_at, name, index, last_offset));
+                    None
+                }
+                Ok(false) => Some((
+                    ErrorCode::RequestTimedOut,
+                    format!("the ISR did not reach offset {last_offset} in time"),
+                )),
+                Err(error) => Some((error.error_code(), error.to_string())),
+            };
+            if let Some((code, message)) = refusal {
+                let slot =
+                    &mut delayed.response.responses[topic_at].partition_responses[partition_at];
+                slot.error_code = code.code();
+                if version >= 8 {
+                    slot.error_message = Some(str_bytes(message));
+                }
+            }
+        }
+        delayed.waiting = still;
+        if !delayed.waiting.is_empty() {
+            return Some(delayed);
+        }
+        self.outputs.push_back(Output {
+            token: delayed.token,
+            response: Some(ResponseKind::Produce(delayed.response)),
+        });
+        None
     }
 }
 

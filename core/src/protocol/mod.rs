@@ -202,6 +202,25 @@ pub fn api_versions_on(kind: versions::ListenerKind, request: &ApiVersionsReques
     ResponseKind::ApiVersions(versions::api_versions_response_on(kind, 0))
 }
 
+/// The API key of a request this node sends to its peers (Raft, broker-to-controller,
+/// replication, forwarded admin), or `None` for a kind it never sends.
+pub fn peer_api_key(request: &RequestKind) -> Option<ApiKey> {
+    Some(match request {
+        RequestKind::Fetch(_) => ApiKey::Fetch,
+        RequestKind::Vote(_) => ApiKey::Vote,
+        RequestKind::BeginQuorumEpoch(_) => ApiKey::BeginQuorumEpoch,
+        RequestKind::EndQuorumEpoch(_) => ApiKey::EndQuorumEpoch,
+        RequestKind::BrokerRegistration(_) => ApiKey::BrokerRegistration,
+        RequestKind::BrokerHeartbeat(_) => ApiKey::BrokerHeartbeat,
+        RequestKind::AlterPartition(_) => ApiKey::AlterPartition,
+        RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
+        RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
+        RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
+        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

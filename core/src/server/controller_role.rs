@@ -30,8 +30,10 @@ use std::collections::VecDeque;
 pub enum Origin {
     /// A request from a peer, answered on its connection.
     Remote { token: RequestToken },
-    /// This node's own broker role.
+    /// This node's own broker lifecycle (registration, heartbeats).
     Local,
+    /// A request of this node's broker role (AlterPartition, forwarded admin, ...).
+    LocalBroker { token: crate::broker::PeerCallToken },
 }
 
 struct Command {
@@ -67,20 +69,6 @@ pub fn is_controller_api(api_key: ApiKey) -> bool {
             | ApiKey::DeleteTopics
             | ApiKey::CreatePartitions
     )
-}
-
-/// The API key of a controller request.
-pub fn api_key_of(request: &RequestKind) -> ApiKey {
-    match request {
-        RequestKind::BrokerRegistration(_) => ApiKey::BrokerRegistration,
-        RequestKind::BrokerHeartbeat(_) => ApiKey::BrokerHeartbeat,
-        RequestKind::AlterPartition(_) => ApiKey::AlterPartition,
-        RequestKind::AllocateProducerIds(_) => ApiKey::AllocateProducerIds,
-        RequestKind::CreateTopics(_) => ApiKey::CreateTopics,
-        RequestKind::DeleteTopics(_) => ApiKey::DeleteTopics,
-        RequestKind::CreatePartitions(_) => ApiKey::CreatePartitions,
-        other => unreachable!("{other:?} is not a controller request"),
-    }
 }
 
 /// The answer to a controller request this node cannot take: NOT_CONTROLLER, in the shape

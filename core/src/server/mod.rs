@@ -17,8 +17,11 @@
 //!   answering once they are committed. A node with the broker role registers and
 //!   heartbeats (`lifecycle`).
 //!
-//! Not yet: in clustered mode the broker role serves no client requests (partition
-//! replication lands next); the shell therefore runs clustered configurations only in tests.
+//!   The broker role ([`Broker`] opened with [`Broker::open_clustered`]) serves clients on
+//!   the broker listeners: after every replay it gets the new image ([`Broker::apply_image`]),
+//!   and its peer requests (replica fetches, AlterPartition, forwarded admin requests) become
+//!   calls, to the leader broker's inter-broker listener or to the active controller (this
+//!   node's own, without a network hop, when it is the one).
 //!
 //! Invariants: every request gets exactly one answer (or, for a Raft request the node cannot
 //! take, none — the peer's call times out); every call gets exactly one result, which is
@@ -31,7 +34,9 @@ mod quorum;
 
 pub use call::{Call, CallFailed, CallId, CallResult, Lane, PeerAddress};
 
-use crate::broker::{Broker, BrokerError, Output, ReplicaState, RequestToken};
+use crate::broker::{
+    Broker, BrokerError, CallTarget, Output, PeerRequest, ReplicaState, RequestToken,
+};
 use crate::config::BrokerConfig;
 use crate::metadata::store::read_or_create_meta_properties;
 use crate::metadata::{MetadataImage, MetadataRecord};
@@ -74,8 +79,10 @@ pub enum ServerOutput {
 #[derive(Debug)]
 enum Purpose {
     Raft(quorum::RaftCall),
-    /// A request to the active controller on behalf of this node's broker role.
+    /// A request to the active controller on behalf of this node's broker lifecycle.
     Lifecycle,
+    /// A peer request of this node's broker role.
+    Broker(crate::broker::PeerCallToken),
 }
 
 /// A clustered process: Raft, image, and its roles.
@@ -87,6 +94,10 @@ struct Clustered<S: Storage> {
     applied: Offset,
     controller: Option<ControllerRole>,
     lifecycle: Option<Lifecycle>,
+    /// The broker role, on nodes that have it.
+    broker: Option<Broker<S>>,
+    /// The inter-broker listener's name, to find a leader's address in its registration.
+    inter_broker_listener: String,
     pending_peer_requests: quorum::PendingPeerRequests,
     calls: BTreeMap<CallId, Purpose>,
     voters: Vec<crate::config::QuorumVoter>,
@@ -191,7 +202,9 @@ impl<S: Storage> Server<S> {
     pub fn replica_states(&self) -> Vec<ReplicaState> {
         match &self.mode {
             Mode::Standalone(broker) => broker.replica_states(),
-            Mode::Clustered(_) => Vec::new(),
+            Mode::Clustered(cluster) => {
+                cluster.broker.as_ref().map(Broker::replica_states).unwrap_or_default()
+            }
         }
     }
 
@@ -312,6 +325,21 @@ impl<S: Storage> Clustered<S> {
             Lifecycle::new(config, &cluster_id, previous_epoch, seed)
         });
         let controller = roles.controller.then(|| ControllerRole::new(config));
+        let broker = if roles.broker {
+            Some(Broker::open_clustered(
+                config.clone(),
+                storage.clone(),
+                cluster_id.clone(),
+                now_ms,
+                seed,
+            )?)
+        } else {
+            None
+        };
+        let inter_broker_listener = cluster
+            .inter_broker_listener_name
+            .clone()
+            .unwrap_or_else(|| config.advertised_endpoint().listener_name.clone());
         tracing::info!(node_id, %roles, %cluster_id, "clustered server opened");
         Ok(Clustered {
             node_id,
@@ -320,6 +348,8 @@ impl<S: Storage> Clustered<S> {
             applied: Offset(0),
             controller,
             lifecycle,
+            broker,
+            inter_broker_listener,
             pending_peer_requests: quorum::PendingPeerRequests::default(),
             calls: BTreeMap::new(),
             voters: cluster.quorum_voters.clone(),
@@ -332,6 +362,9 @@ impl<S: Storage> Clustered<S> {
     /// Closes the metadata log, then leaves the broker epoch for the next start (KIP-966:
     /// only a clean stop may claim its logs are whole).
     fn shutdown(self, now_ms: i64) -> Result<(), ServerError> {
+        if let Some(broker) = self.broker {
+            broker.shutdown(now_ms)?;
+        }
         self.raft.close(now_ms)?;
         if let Some(broker_epoch) = self.lifecycle.as_ref().and_then(Lifecycle::broker_epoch) {
             lifecycle::write_clean_shutdown_epoch(&self.storage, &self.log_dir, broker_epoch)?;
@@ -388,8 +421,15 @@ impl<S: Storage> Clustered<S> {
             }
             return;
         }
-        tracing::warn!(api = ?request.api_key, "clustered brokers do not serve clients yet");
-        respond(outputs, None)
+        match &mut self.broker {
+            Some(broker) if kind == ListenerKind::Broker => {
+                broker.handle_request(now_ms, token, request)
+            }
+            _ => {
+                tracing::warn!(api = ?request.api_key, ?kind, "no role of this node serves this request here");
+                respond(outputs, None)
+            }
+        }
     }
 
     fn handle_call_result(&mut self, now_ms: i64, id: CallId, result: CallResult) {
@@ -411,6 +451,11 @@ impl<S: Storage> Clustered<S> {
                     lifecycle.handle_result(now_ms, result);
                 }
             }
+            Purpose::Broker(token) => {
+                if let Some(broker) = &mut self.broker {
+                    broker.handle_peer_result(now_ms, token, result.map_err(|f| f.to_string()));
+                }
+            }
         }
     }
 
@@ -418,12 +463,16 @@ impl<S: Storage> Clustered<S> {
         if let Err(error) = self.raft.handle_timeout(now_ms) {
             tracing::error!(%error, "raft node failed");
         }
+        if let Some(broker) = &mut self.broker {
+            broker.handle_timeout(now_ms);
+        }
     }
 
     fn next_deadline_ms(&self) -> Option<i64> {
         let controller = self.controller.as_ref().and_then(ControllerRole::next_deadline_ms);
         let lifecycle = self.lifecycle.as_ref().and_then(Lifecycle::next_deadline_ms);
-        [self.raft.next_deadline_ms(), controller, lifecycle].into_iter().flatten().min()
+        let broker = self.broker.as_ref().and_then(Broker::next_deadline_ms);
+        [self.raft.next_deadline_ms(), controller, lifecycle, broker].into_iter().flatten().min()
     }
 
     fn pump(
@@ -434,7 +483,12 @@ impl<S: Storage> Clustered<S> {
     ) {
         loop {
             let mut progress = self.drain_raft(next_call_id, outputs);
-            progress |= self.replay();
+            if self.replay() {
+                progress = true;
+                if let Some(broker) = &mut self.broker {
+                    broker.apply_image(now_ms, &self.image);
+                }
+            }
             if let Some(controller) = &mut self.controller {
                 progress |= controller.step(
                     now_ms,
@@ -453,10 +507,16 @@ impl<S: Storage> Clustered<S> {
                                 lifecycle.handle_result(now_ms, Ok(response));
                             }
                         }
+                        Origin::LocalBroker { token } => {
+                            if let Some(broker) = &mut self.broker {
+                                broker.handle_peer_result(now_ms, token, Ok(response));
+                            }
+                        }
                     },
                 );
             }
             progress |= self.step_lifecycle(now_ms, next_call_id, outputs);
+            progress |= self.drain_broker(now_ms, next_call_id, outputs);
             if !progress {
                 break;
             }
@@ -529,6 +589,77 @@ impl<S: Storage> Clustered<S> {
         }
     }
 
+    /// Routes the broker role's answers and peer requests. Returns whether there were any.
+    fn drain_broker(
+        &mut self,
+        now_ms: i64,
+        next_call_id: &mut CallId,
+        outputs: &mut VecDeque<ServerOutput>,
+    ) -> bool {
+        let Some(broker) = &mut self.broker else { return false };
+        if let Some(epoch) = self.lifecycle.as_ref().and_then(Lifecycle::broker_epoch) {
+            broker.set_broker_epoch(epoch);
+        }
+        let mut progress = false;
+        while let Some(output) = broker.poll_output() {
+            progress = true;
+            outputs.push_back(ServerOutput::Response(output));
+        }
+        let mut failed = Vec::new();
+        while let Some(request) = broker.poll_peer_request() {
+            progress = true;
+            let PeerRequest { token, target, lane, api_key, api_version, request, timeout_ms } =
+                request;
+            let to = match target {
+                CallTarget::Controller => {
+                    if let Some(controller) = &mut self.controller {
+                        if controller.is_leader(&self.raft) {
+                            controller.submit(Origin::LocalBroker { token }, request, api_version);
+                            continue;
+                        }
+                    }
+                    let leader = self.raft.leader_id().filter(|&l| l != self.node_id);
+                    leader.and_then(|l| self.voters.iter().find(|v| v.node_id == l)).map(|v| {
+                        PeerAddress {
+                            node_id: crate::BrokerId(v.node_id),
+                            host: v.host.clone(),
+                            port: v.port,
+                        }
+                    })
+                }
+                CallTarget::Broker(id) => self.image.broker(id).and_then(|b| {
+                    let endpoint =
+                        b.listeners.iter().find(|l| l.name == self.inter_broker_listener)?;
+                    Some(PeerAddress {
+                        node_id: crate::BrokerId(id),
+                        host: endpoint.host.clone(),
+                        port: endpoint.port,
+                    })
+                }),
+            };
+            let Some(to) = to else {
+                failed.push((token, format!("no address for {target:?}")));
+                continue;
+            };
+            *next_call_id += 1;
+            let id = *next_call_id;
+            outputs.push_back(ServerOutput::Call(Call {
+                id,
+                to,
+                lane,
+                api_key,
+                api_version,
+                request,
+                timeout_ms,
+            }));
+            self.calls.insert(id, Purpose::Broker(token));
+        }
+        for (token, reason) in failed {
+            broker.handle_peer_result(now_ms, token, Err(reason));
+        }
+        progress
+    }
+
     /// Sends what the broker lifecycle has due to the active controller.
     fn step_lifecycle(
         &mut self,
@@ -553,7 +684,7 @@ impl<S: Storage> Clustered<S> {
         };
         *next_call_id += 1;
         let id = *next_call_id;
-        let api_key = controller_role::api_key_of(&request);
+        let api_key = protocol::peer_api_key(&request).expect("a controller request");
         outputs.push_back(ServerOutput::Call(Call {
             id,
             to: PeerAddress {

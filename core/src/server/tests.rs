@@ -19,6 +19,8 @@ const TICK_MS: i64 = 10;
 enum Waiter {
     /// The answer to call `call` made by node `from`.
     Peer { from: i32, call: CallId, api_key: ApiKey, api_version: i16 },
+    /// The answer to a client request the test sent.
+    Client,
 }
 
 struct Node {
@@ -31,6 +33,8 @@ struct Cluster {
     now_ms: i64,
     nodes: BTreeMap<i32, Node>,
     waiting: BTreeMap<(i32, RequestToken), Waiter>,
+    /// Answers to client requests, by (node, token).
+    answers: BTreeMap<(i32, RequestToken), Option<ResponseKind>>,
     next_token: RequestToken,
 }
 
@@ -67,8 +71,13 @@ impl Cluster {
                 .expect("open");
             nodes.insert(id, Node { _dir: dir, server: Some(server), config });
         }
-        let mut cluster =
-            Cluster { now_ms: START_MS, nodes, waiting: BTreeMap::new(), next_token: 0 };
+        let mut cluster = Cluster {
+            now_ms: START_MS,
+            nodes,
+            waiting: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            next_token: 0,
+        };
         cluster.route_all();
         cluster
     }
@@ -77,9 +86,71 @@ impl Cluster {
         self.nodes[&id].server.as_ref().expect("node is up")
     }
 
-    /// Kills node `id` (its unsynced writes stay: FileStorage is the OS's page cache).
+    /// Kills node `id` (its unsynced writes stay: FileStorage is the OS's page cache). Calls
+    /// waiting on it fail, as a closed connection fails them.
     fn crash(&mut self, id: i32) {
         self.nodes.get_mut(&id).expect("node").server = None;
+        let orphans: Vec<(i32, RequestToken)> =
+            self.waiting.keys().filter(|(node, _)| *node == id).copied().collect();
+        for key in orphans {
+            if let Some(Waiter::Peer { from, call, .. }) = self.waiting.remove(&key) {
+                if let Some(caller) = self.nodes.get_mut(&from).and_then(|n| n.server.as_mut()) {
+                    let failed = CallFailed {
+                        call,
+                        to: PeerAddress {
+                            node_id: crate::BrokerId(id),
+                            host: "127.0.0.1".into(),
+                            port: 0,
+                        },
+                        reason: "connection closed".into(),
+                    };
+                    caller.handle_call_result(self.now_ms, call, Err(failed));
+                }
+            }
+        }
+        self.route_all();
+    }
+
+    /// Sends a client request to node `id`'s broker listener and runs the cluster until it
+    /// is answered (at most `max_ms`).
+    fn client(
+        &mut self,
+        id: i32,
+        api_key: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> ResponseKind {
+        let frame = encode_request_kind_frame(
+            api_key,
+            &body,
+            version,
+            9,
+            &kafka_protocol::protocol::StrBytes::from_static_str("test-client"),
+        )
+        .expect("encode request");
+        let Decoded::Request(request) =
+            decode_request_on(ListenerKind::Broker, frame.slice(4..)).expect("decodes")
+        else {
+            panic!("a request")
+        };
+        self.next_token += 1;
+        let token = self.next_token;
+        self.waiting.insert((id, token), Waiter::Client);
+        let now_ms = self.now_ms;
+        self.nodes.get_mut(&id).and_then(|n| n.server.as_mut()).expect("node up").handle_request(
+            now_ms,
+            token,
+            "PLAINTEXT",
+            *request,
+        );
+        self.route_all();
+        for _ in 0..3_000 {
+            if let Some(answer) = self.answers.remove(&(id, token)) {
+                return answer.expect("an answer, not silence");
+            }
+            self.run_for(TICK_MS);
+        }
+        panic!("{api_key:?} to node {id} got no answer in 30 s");
     }
 
     fn restart(&mut self, id: i32) {
@@ -157,7 +228,11 @@ impl Cluster {
                     return;
                 };
                 // The frame without its size prefix, as the shell hands it to the protocol layer.
-                let decoded = decode_request_on(ListenerKind::Controller, frame.slice(4..))
+                let (kind, listener) = match call.lane {
+                    Lane::Replication => (ListenerKind::Broker, "PLAINTEXT"),
+                    _ => (ListenerKind::Controller, "CONTROLLER"),
+                };
+                let decoded = decode_request_on(kind, frame.slice(4..))
                     .expect("the receiver decodes the call");
                 let Decoded::Request(request) = decoded else { panic!("a call is a request") };
                 self.next_token += 1;
@@ -171,13 +246,19 @@ impl Cluster {
                         api_version: call.api_version,
                     },
                 );
-                server.handle_request(now_ms, token, "CONTROLLER", *request);
+                server.handle_request(now_ms, token, listener, *request);
             }
             ServerOutput::Response(Output { token, response }) => {
-                let Some(Waiter::Peer { from: caller, call, api_key, api_version }) =
-                    self.waiting.remove(&(from, token))
-                else {
-                    return;
+                let (caller, call, api_key, api_version) = match self.waiting.remove(&(from, token))
+                {
+                    Some(Waiter::Peer { from: caller, call, api_key, api_version }) => {
+                        (caller, call, api_key, api_version)
+                    }
+                    Some(Waiter::Client) => {
+                        self.answers.insert((from, token), response);
+                        return;
+                    }
+                    None => return,
                 };
                 let Some(caller_server) =
                     self.nodes.get_mut(&caller).and_then(|n| n.server.as_mut())
@@ -280,4 +361,137 @@ fn the_controller_moves_when_its_node_dies_and_the_new_one_keeps_the_image() {
         cluster.unfenced_brokers(active[0]).iter().all(|&b| b != old),
         "the dead node is fenced"
     );
+}
+
+fn create_topic_request(
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    min_isr: &str,
+) -> RequestKind {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(crate::broker::str_bytes(name)))
+        .with_num_partitions(partitions)
+        .with_replication_factor(replication_factor)
+        .with_configs(vec![CreatableTopicConfig::default()
+            .with_name(crate::broker::str_bytes("min.insync.replicas"))
+            .with_value(Some(crate::broker::str_bytes(min_isr)))]);
+    RequestKind::CreateTopics(
+        CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(5000),
+    )
+}
+
+fn metadata_request() -> RequestKind {
+    RequestKind::Metadata(kafka_protocol::messages::MetadataRequest::default().with_topics(None))
+}
+
+fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> RequestKind {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    RequestKind::Produce(
+        ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(crate::broker::str_bytes(topic)))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records))]),
+        ]),
+    )
+}
+
+impl Cluster {
+    /// (leader, replicas, isr) of `topic`-`partition` as node `id` tells a client.
+    fn describe(&mut self, id: i32, topic: &str, partition: i32) -> (i32, Vec<i32>, Vec<i32>) {
+        let ResponseKind::Metadata(m) = self.client(id, ApiKey::Metadata, 12, metadata_request())
+        else {
+            panic!("a metadata answer")
+        };
+        let t = m
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic))
+            .unwrap_or_else(|| panic!("node {id} knows {topic}"));
+        let p = t.partitions.iter().find(|p| p.partition_index == partition).expect("partition");
+        let ids = |v: &Vec<kafka_protocol::messages::BrokerId>| v.iter().map(|b| b.0).collect();
+        (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes))
+    }
+
+    /// Produces one batch of `count` records with acks=all to the partition's leader; returns
+    /// (error code, base offset).
+    fn produce(&mut self, leader: i32, topic: &str, count: usize) -> (i16, i64) {
+        let records = crate::log::batch::tests::batch(count, START_MS);
+        let ResponseKind::Produce(r) =
+            self.client(leader, ApiKey::Produce, 9, produce_request(topic, 0, -1, records))
+        else {
+            panic!("a produce answer")
+        };
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    }
+
+    /// (log end offset, high watermark) of every live replica of `topic`-0.
+    fn replica_offsets(&self, topic: &str) -> BTreeMap<i32, (i64, i64)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, n)| {
+                let state = n.server.as_ref()?.replica_states().into_iter().find(|r| {
+                    r.topic_partition.topic == topic && r.topic_partition.partition.0 == 0
+                })?;
+                Some((*id, (state.log_end_offset.0, state.high_watermark.0)))
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn acks_all_writes_reach_every_replica_and_survive_the_leader_crashing() {
+    // Setup: three combined nodes, settled; a topic with one partition on all three
+    // (replication factor 3, min.insync.replicas=2), created through a broker listener
+    // (forwarded to the active controller).
+    let mut cluster = Cluster::combined(3);
+    cluster.run_for(5_000);
+    let ResponseKind::CreateTopics(created) =
+        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
+    else {
+        panic!("a create-topics answer")
+    };
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    cluster.run_for(1_000);
+    let (leader, replicas, isr) = cluster.describe(1, "orders", 0);
+    assert_eq!((replicas.len(), isr.len()), (3, 3), "replicas {replicas:?} isr {isr:?}");
+    assert!(leader > 0);
+
+    // acks=all: each answer comes once every ISR member has the batch.
+    for i in 0..5 {
+        assert_eq!(cluster.produce(leader, "orders", 2), (0, i * 2));
+    }
+    cluster.run_for(1_000);
+    let offsets = cluster.replica_offsets("orders");
+    assert_eq!(offsets.len(), 3);
+    assert!(offsets.values().all(|&o| o == (10, 10)), "every replica has all 10: {offsets:?}");
+
+    // A follower refuses clients; the leader crashes; a survivor takes over within the
+    // session timeout and the ISR drops the dead broker.
+    let follower = replicas.iter().copied().find(|&r| r != leader).expect("a follower");
+    let (code, _) = cluster.produce(follower, "orders", 1);
+    assert_eq!(code, crate::protocol::ErrorCode::NotLeaderOrFollower.code());
+    // The crashed leader may have been the active controller too: Raft's fetch timeout (2 s)
+    // and an election come first, then the new controller's full session timeout (3 s).
+    cluster.crash(leader);
+    cluster.run_for(10_000);
+    let survivor = follower;
+    let (new_leader, _, isr) = cluster.describe(survivor, "orders", 0);
+    assert!(new_leader > 0 && new_leader != leader, "new leader {new_leader}");
+    assert!(!isr.contains(&leader), "the dead broker left the ISR: {isr:?}");
+    assert_eq!(cluster.produce(new_leader, "orders", 3), (0, 10), "two in-sync replicas suffice");
+
+    // The old leader comes back, catches up and rejoins the ISR.
+    cluster.restart(leader);
+    cluster.run_for(8_000);
+    let (_, _, isr) = cluster.describe(survivor, "orders", 0);
+    assert_eq!(isr.len(), 3, "the ISR healed: {isr:?}");
+    let offsets = cluster.replica_offsets("orders");
+    assert!(offsets.values().all(|&o| o == (13, 13)), "every replica has all 13: {offsets:?}");
 }
