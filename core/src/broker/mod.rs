@@ -7,9 +7,18 @@
 //! test) must drain outputs after every input. No clock, no randomness except the seeded RNG
 //! given at open, and storage only through [`Storage`].
 //!
+//! Two ways to run: **standalone** ([`Broker::open`]) keeps its own metadata log and leads
+//! every partition alone; **clustered** ([`Broker::open_clustered`], driven by the
+//! [`Server`](crate::server)) takes its metadata from the controller quorum's committed image,
+//! holds the replicas the image places on it, and talks to peers through [`PeerRequest`]s
+//! (see `replication.rs`).
+//!
 //! Invariants: every request gets exactly one output (a response, or `None` for acks=0
-//! produce), possibly later (a fetch waiting for data); metadata changes are durable before
-//! any response shows them; one handler per API key, in the files beside this one.
+//! produce), possibly later (a fetch waiting for data, an acks=all produce waiting for the
+//! ISR, a request forwarded to the controller); metadata changes are durable (standalone) or
+//! committed (clustered) before any response shows them; only a partition's leader serves
+//! clients' produce, fetch and ListOffsets; one handler per API key, in the files beside
+//! this one.
 
 pub(crate) mod admin;
 mod fetch;
