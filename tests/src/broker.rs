@@ -69,6 +69,8 @@ pub struct Stopped {
 /// the tail of it. Dropping it kills the process; a failing test keeps the directory.
 pub struct BrokerProcess {
     port: u16,
+    /// A clustered node's `CONTROLLER` listener port (none: a standalone broker).
+    controller_port: Option<u16>,
     overrides: Vec<(String, String)>,
     dir: Option<TempDir>,
     child: Option<Child>,
@@ -86,10 +88,19 @@ impl BrokerProcess {
     /// e.g. `("auto.create.topics.enable", "false")`), and waits until it accepts connections.
     #[track_caller]
     pub fn start_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start_node(free_port(), None, overrides)
+    }
+
+    /// Starts one node of a cluster: the client listener on `port`, the `CONTROLLER`
+    /// listener on `controller_port` when the node is a controller, and the cluster's settings
+    /// (`node.id`, `process.roles`, `controller.quorum.voters`, ...) in `overrides`.
+    #[track_caller]
+    pub fn start_node(port: u16, controller_port: Option<u16>, overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new().prefix("odradek-e2e-").tempdir().expect("temp dir");
         fs::create_dir(dir.path().join("data")).expect("create data dir");
         let mut broker = BrokerProcess {
-            port: free_port(),
+            controller_port,
+            port,
             overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             dir: Some(dir),
             child: None,
@@ -195,12 +206,21 @@ impl BrokerProcess {
             }
             return cmd;
         }
+        let listeners = match self.controller_port {
+            None => format!("PLAINTEXT://127.0.0.1:{port}"),
+            Some(controller) => {
+                format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}")
+            }
+        };
         let mut cmd = Command::new(odradek_bin());
         cmd.arg("broker")
             .arg("--override")
-            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
+            .arg(format!("listeners={listeners}"))
             .arg("--override")
             .arg(format!("log.dirs={data_dir}"));
+        if self.controller_port.is_some() {
+            cmd.arg("--override").arg(format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port}"));
+        }
         for (k, v) in &self.overrides {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }

@@ -1,7 +1,8 @@
 //! End-to-end harness: the real `odradek` binary on loopback, driven by real Kafka clients.
 //!
 //! - [`BrokerProcess`] starts `odradek broker` on a free 127.0.0.1 port with its own data
-//!   directory, and stops, kills (-9) and restarts it.
+//!   directory, and stops, kills (-9) and restarts it; [`ClusterProcesses`] starts several as
+//!   one KRaft cluster.
 //! - [`run_python`] and [`run_kcat`] run the client tools with a deadline and hand back
 //!   status, stdout and stderr; a deadline that passes fails the test with all output.
 //! - [`clients`] wraps the scripts in `tests/clients/` and kcat as typed calls, so that a
@@ -13,9 +14,11 @@
 
 mod broker;
 pub mod clients;
+mod cluster;
 mod process;
 
 pub use broker::{free_port, odradek_bin, BrokerProcess, Stopped, PEER_CMD_ENV};
+pub use cluster::ClusterProcesses;
 pub use process::{python, run, run_kcat, run_python, Output};
 
 use std::path::{Path, PathBuf};
