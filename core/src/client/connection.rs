@@ -182,6 +182,15 @@ fn api_key_of<R: Request>() -> Result<ApiKey> {
     })
 }
 
+/// What a connection insists the peer serves before it counts as connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Needs {
+    /// A Metadata version this client speaks: a client's connection to a broker.
+    Metadata,
+    /// Nothing beyond ApiVersions: a node's connection to a peer's listener.
+    Nothing,
+}
+
 /// A request waiting for its response.
 struct Pending {
     api: ApiKey,
@@ -306,8 +315,28 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Connects to `host:port` and negotiates API versions; both within
-    /// `connect_timeout_ms`.
+    /// `connect_timeout_ms`. The broker must serve a Metadata version this client speaks.
     pub async fn connect(host: &str, port: u16, config: &ClientConfig) -> Result<Connection> {
+        Connection::open(host, port, config, Needs::Metadata).await
+    }
+
+    /// [`Connection::connect`] to a listener of any kind: a node's controller listener (which
+    /// serves no Metadata) or a broker's. Each request's version is the caller's to pick, as a
+    /// server's calls to its peers do (`node::Peers`).
+    pub async fn connect_to_node(
+        host: &str,
+        port: u16,
+        config: &ClientConfig,
+    ) -> Result<Connection> {
+        Connection::open(host, port, config, Needs::Nothing).await
+    }
+
+    async fn open(
+        host: &str,
+        port: u16,
+        config: &ClientConfig,
+        needs: Needs,
+    ) -> Result<Connection> {
         let peer = format!("{host}:{port}");
         let setup_timeout = Duration::from_millis(config.connect_timeout_ms);
         let setup = async {
@@ -316,7 +345,7 @@ impl Connection {
             // Requests are small and latency-bound; a failure here changes nothing else.
             let _ = stream.set_nodelay(true);
             let connection = Connection::start(stream, peer.clone(), config);
-            connection.negotiate_versions().await?;
+            connection.negotiate_versions(needs).await?;
             Ok(connection)
         };
         match tokio::time::timeout(setup_timeout, setup).await {
@@ -545,7 +574,7 @@ impl Connection {
     /// ApiVersions handshake: v3 first; on UNSUPPORTED_VERSION the broker answers with a v0
     /// body that lists its own range, so retry with the highest version both support (v0
     /// when the broker did not say).
-    async fn negotiate_versions(&self) -> Result<()> {
+    async fn negotiate_versions(&self, needs: Needs) -> Result<()> {
         let mut version = client_range(ApiKey::ApiVersions).map_or(0, |r| r.1);
         loop {
             let mut request = ApiVersionsRequest::default();
@@ -580,8 +609,11 @@ impl Connection {
                 return Err(e);
             }
             let versions = ApiVersions::from_response(&response);
-            // Nothing works without Metadata; say so now rather than on first use.
-            versions.pick(ApiKey::Metadata, self.peer())?;
+            if needs == Needs::Metadata {
+                // Nothing a client does works without Metadata; say so now rather than on
+                // first use.
+                versions.pick(ApiKey::Metadata, self.peer())?;
+            }
             let _ = self.inner.versions.set(versions);
             return Ok(());
         }

@@ -259,6 +259,23 @@ async fn connecting_fails_clearly_without_a_common_metadata_version() {
 }
 
 #[tokio::test]
+async fn connecting_to_a_node_needs_no_metadata() {
+    // A controller listener serves the quorum's APIs and no Metadata.
+    let broker = FakeBroker::start(|header, _| {
+        vec![frame(
+            header.correlation_id,
+            header.request_api_version,
+            &api_versions(&[(ApiKey::ApiVersions, 0, 3), (ApiKey::Vote, 0, 0)]),
+        )]
+    })
+    .await;
+    let connection =
+        Connection::connect_to_node("127.0.0.1", broker.port, &broker.config()).await.unwrap();
+    assert_eq!(connection.api_versions().broker_range(ApiKey::Vote), Some((0, 0)));
+    assert!(connection.version(ApiKey::Metadata).is_err());
+}
+
+#[tokio::test]
 async fn pipelined_responses_are_matched_by_correlation_id() {
     // Holds the first Metadata answer back and sends it after the second one.
     let held: Arc<Mutex<Option<Bytes>>> = Arc::default();

@@ -1,4 +1,4 @@
-//! The async shell: sockets, tasks and timers around the sans-IO [`Broker`].
+//! The async shell: sockets, tasks and timers around the sans-IO [`Server`].
 //!
 //! Written once against `tokio`, which is madsim-tokio: a normal build runs on real tokio, a
 //! `--cfg madsim` build runs the same code inside the simulator. Hence the rules: every
@@ -7,45 +7,62 @@
 //! (which madsim simulates).
 //!
 //! Tasks: one accept loop per listener; one task per connection, which reads a frame,
-//! decodes it, hands it to the broker task and writes the answer before reading the next
-//! frame (so a connection's requests are answered in order, as Kafka does by muting a
-//! connection while a request is in flight); one broker task that owns the [`Broker`], feeds
-//! it requests and timeouts, and routes its outputs back.
+//! decodes it against its listener's API table, hands it to the server task and writes the
+//! answer before reading the next frame (so a connection's requests are answered in order,
+//! as Kafka does by muting a connection while a request is in flight); one server task that
+//! owns the [`Server`], feeds it requests, call results and timeouts, and routes its outputs:
+//! responses back to the waiting connection, [`Call`](crate::server::Call)s to [`Peers`],
+//! whose link tasks (one per peer and lane) deliver them and send each result back.
 //!
-//! Inputs: a [`BrokerConfig`], a [`Storage`], and a shutdown future. Outputs: the broker
-//! serving until shutdown, then a clean close of every log.
+//! Inputs: a [`BrokerConfig`], a [`Storage`], and a shutdown future; then requests on every
+//! `listeners` endpoint, and the results of the server's calls to its peers. Outputs: the
+//! server serving until shutdown (a standalone node — no `controller.quorum.voters` — is the
+//! single-node broker and never calls a peer), then a clean close of every log.
+//!
+//! Invariants: a connection on a controller listener of a clustered node decodes with the
+//! controller's API table, every other connection (and every connection of a standalone
+//! node) with the broker's; a request the server answers with nothing (acks=0, a Raft
+//! request it cannot take) gets nothing written and the connection reads its next frame;
+//! every call the server makes goes to [`Peers`], which hands back exactly one result; once
+//! the server task stops, every connection closes (the peer sees EOF) and every link stops.
 
 mod peers;
 pub use peers::{Delivered, Peers};
 
-use crate::broker::{Broker, BrokerError, ReplicaState, RequestToken};
+use crate::broker::{ReplicaState, RequestToken};
+use crate::client::ClientConfig;
 use crate::config::BrokerConfig;
+use crate::protocol::versions::ListenerKind;
 use crate::protocol::{self, Decoded, Request};
+use crate::server::{Server, ServerError, ServerOutput};
 use crate::storage::Storage;
 use bytes::Bytes;
 use kafka_protocol::messages::ResponseKind;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-/// Requests queued for the broker task before connections wait.
+/// Requests queued for the server task before connections wait.
 const INBOX_CAPACITY: usize = 1024;
 
 /// Why the node stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]
-    Broker(#[from] BrokerError),
+    Server(#[from] ServerError),
     #[error("cannot listen on {address}: {source}")]
     Listen { address: String, source: std::io::Error },
 }
 
-/// A request on its way to the broker task, with the way back.
+/// A request on its way to the server task, with the listener it came in on and the way
+/// back.
 struct Envelope {
+    listener: Arc<str>,
     request: Request,
     reply: oneshot::Sender<Option<ResponseKind>>,
 }
@@ -60,7 +77,32 @@ pub fn now_ms() -> i64 {
 /// truth. Production runs pass none.
 pub type Observer = std::sync::Arc<dyn Fn(&[ReplicaState]) + Send + Sync>;
 
-/// Runs a broker until `shutdown` completes, then closes it cleanly.
+/// The API table a listener serves: the controller's on a clustered node's controller
+/// listeners, the broker's everywhere else (a standalone node answers every listener as a
+/// broker, as the [`Server`] does).
+fn listener_kind(config: &BrokerConfig, listener_name: &str) -> ListenerKind {
+    if !config.cluster.is_standalone() && config.cluster.is_controller_listener(listener_name) {
+        ListenerKind::Controller
+    } else {
+        ListenerKind::Broker
+    }
+}
+
+/// How this node's links talk to its peers. A call carries its own timeout; the connect
+/// timeout is the quorum's request timeout, so an unreachable peer fails a call no later
+/// than an unanswered one would.
+fn peer_client_config(config: &BrokerConfig) -> ClientConfig {
+    let timeout_ms = config.cluster.quorum_request_timeout_ms.max(1) as u64;
+    ClientConfig {
+        bootstrap_servers: Vec::new(),
+        client_id: format!("odradek-node-{}", config.node_id),
+        request_timeout_ms: timeout_ms,
+        connect_timeout_ms: timeout_ms,
+        ..ClientConfig::default()
+    }
+}
+
+/// Runs a node until `shutdown` completes, then closes it cleanly.
 pub async fn run_broker<S: Storage>(
     config: BrokerConfig,
     storage: S,
@@ -80,7 +122,7 @@ pub async fn run_broker_observed<S: Storage>(
         use rand::Rng;
         madsim::rand::thread_rng().gen::<u64>()
     };
-    let mut broker = Broker::open(config.clone(), storage, now_ms(), seed)?;
+    let mut server = Server::open(config.clone(), storage, now_ms(), seed)?;
     let (inbox_tx, mut inbox) = mpsc::channel::<Envelope>(INBOX_CAPACITY);
     let mut accept_loops = Vec::new();
     for endpoint in &config.listeners {
@@ -88,14 +130,19 @@ pub async fn run_broker_observed<S: Storage>(
         let listener = TcpListener::bind(&address)
             .await
             .map_err(|source| NodeError::Listen { address: address.clone(), source })?;
-        tracing::info!(listener = %endpoint, "listening");
+        let kind = listener_kind(&config, &endpoint.listener_name);
+        tracing::info!(listener = %endpoint, ?kind, "listening");
         accept_loops.push(tokio::spawn(accept_loop(
             listener,
+            Arc::from(endpoint.listener_name.as_str()),
+            kind,
             inbox_tx.clone(),
             config.socket_request_max_bytes,
         )));
     }
     drop(inbox_tx);
+    let (results_tx, mut results) = mpsc::unbounded_channel::<Delivered>();
+    let mut peers = Peers::new(peer_client_config(&config), results_tx);
 
     let mut pending: BTreeMap<RequestToken, oneshot::Sender<Option<ResponseKind>>> =
         BTreeMap::new();
@@ -103,39 +150,53 @@ pub async fn run_broker_observed<S: Storage>(
     let mut observed: Vec<ReplicaState> = Vec::new();
     tokio::pin!(shutdown);
     loop {
+        // Opening may already have produced outputs, so drain before the first wait too.
+        while let Some(output) = server.poll_output() {
+            match output {
+                ServerOutput::Response(output) => match pending.remove(&output.token) {
+                    // The connection may be gone; its answer is then dropped.
+                    Some(reply) => {
+                        let _ = reply.send(output.response);
+                    }
+                    None => tracing::error!(token = output.token, "a response for no request"),
+                },
+                ServerOutput::Call(call) => peers.call(call),
+            }
+        }
         if let Some(observer) = &observer {
-            let states = broker.replica_states();
+            let states = server.replica_states();
             if states != observed {
                 observer(&states);
                 observed = states;
             }
         }
-        let deadline = broker.next_deadline_ms().map(|at| {
+        let deadline = server.next_deadline_ms().map(|at| {
             tokio::time::Instant::now()
                 + Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64)
         });
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
+            // `Peers` holds a sender for as long as it lives, so this never ends first.
+            Some((id, result)) = results.recv() => {
+                server.handle_call_result(now_ms(), id, result);
+            }
             envelope = inbox.recv() => {
-                let Some(Envelope { request, reply }) = envelope else { break };
+                let Some(Envelope { listener, request, reply }) = envelope else { break };
                 next_token += 1;
                 pending.insert(next_token, reply);
-                broker.handle_request(now_ms(), next_token, request);
+                server.handle_request(now_ms(), next_token, &listener, request);
             }
-            _ = sleep_until(deadline) => broker.handle_timeout(now_ms()),
-        }
-        while let Some(output) = broker.poll_output() {
-            let reply =
-                pending.remove(&output.token).expect("every output answers a pending request");
-            // The connection may be gone; its answer is then dropped.
-            let _ = reply.send(output.response);
+            _ = sleep_until(deadline) => server.handle_timeout(now_ms()),
         }
     }
     for accept_loop in accept_loops {
         accept_loop.abort();
     }
-    broker.shutdown(now_ms())?;
+    // Stops every link; closing the inbox (below) stops every connection.
+    drop(peers);
+    drop(inbox);
+    server.shutdown(now_ms())?;
     Ok(())
 }
 
@@ -148,13 +209,22 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 async fn accept_loop(
     listener: TcpListener,
+    listener_name: Arc<str>,
+    kind: ListenerKind,
     inbox: mpsc::Sender<Envelope>,
     max_request_bytes: usize,
 ) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(serve_connection(stream, peer, inbox.clone(), max_request_bytes));
+                let connection = Connection {
+                    peer,
+                    listener_name: listener_name.clone(),
+                    kind,
+                    inbox: inbox.clone(),
+                    max_request_bytes,
+                };
+                tokio::spawn(connection.serve(stream));
             }
             Err(error) => {
                 tracing::warn!(%error, "accept failed");
@@ -179,27 +249,50 @@ enum ConnectionClosed {
     Encode(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("the broker is shutting down")]
-    BrokerGone,
+    #[error("the server is shutting down")]
+    ServerGone,
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+/// One accepted connection: where it came from and what it may ask.
+struct Connection {
     peer: SocketAddr,
+    listener_name: Arc<str>,
+    kind: ListenerKind,
     inbox: mpsc::Sender<Envelope>,
     max_request_bytes: usize,
-) {
-    let (reader, mut writer) = tokio::io::split(stream);
-    let mut reader = tokio::io::BufReader::new(reader);
-    let outcome: Result<(), ConnectionClosed> = async {
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream) {
+        let peer = self.peer;
+        let outcome = tokio::select! {
+            biased;
+            // The server task stopped: close now, so the peer sees EOF rather than a
+            // connection that accepts requests nobody will answer.
+            _ = self.inbox.closed() => Err(ConnectionClosed::ServerGone),
+            outcome = self.frames(stream) => outcome,
+        };
+        match outcome {
+            Ok(()) | Err(ConnectionClosed::ServerGone) => {
+                tracing::debug!(%peer, "connection closed")
+            }
+            Err(ConnectionClosed::Io(error)) => tracing::debug!(%peer, %error, "connection closed"),
+            Err(reason) => tracing::warn!(%peer, %reason, "closing connection"),
+        }
+    }
+
+    /// Reads, hands over and answers frames one at a time until the peer closes.
+    async fn frames(&self, stream: TcpStream) -> Result<(), ConnectionClosed> {
+        let (reader, mut writer) = tokio::io::split(stream);
+        let mut reader = tokio::io::BufReader::new(reader);
         loop {
             let size = match reader.read_i32().await {
                 Ok(size) => size,
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(e.into()),
             };
-            if size < 0 || size as usize > max_request_bytes {
-                return Err(ConnectionClosed::FrameSize { size, max: max_request_bytes });
+            if size < 0 || size as usize > self.max_request_bytes {
+                return Err(ConnectionClosed::FrameSize { size, max: self.max_request_bytes });
             }
             // Grow the buffer as bytes arrive rather than trusting the size up front.
             let mut frame = Vec::new();
@@ -207,17 +300,16 @@ async fn serve_connection(
             if frame.len() < size as usize {
                 return Err(ConnectionClosed::ShortFrame { got: frame.len(), size });
             }
-            let response = match protocol::decode_request(Bytes::from(frame))? {
+            let response = match protocol::decode_request_on(self.kind, Bytes::from(frame))? {
                 Decoded::Reply(reply) => reply,
                 Decoded::Request(request) => {
                     let (api_key, api_version, correlation_id) =
                         (request.api_key, request.api_version, request.correlation_id);
                     let (reply, answer) = oneshot::channel();
-                    inbox
-                        .send(Envelope { request: *request, reply })
-                        .await
-                        .map_err(|_| ConnectionClosed::BrokerGone)?;
-                    match answer.await.map_err(|_| ConnectionClosed::BrokerGone)? {
+                    let envelope =
+                        Envelope { listener: self.listener_name.clone(), request: *request, reply };
+                    self.inbox.send(envelope).await.map_err(|_| ConnectionClosed::ServerGone)?;
+                    match answer.await.map_err(|_| ConnectionClosed::ServerGone)? {
                         Some(body) => Some(
                             protocol::encode_response(api_key, api_version, correlation_id, &body)
                                 .map_err(ConnectionClosed::Encode)?,
@@ -231,11 +323,5 @@ async fn serve_connection(
                 writer.flush().await?;
             }
         }
-    }
-    .await;
-    match outcome {
-        Ok(()) | Err(ConnectionClosed::BrokerGone) => tracing::debug!(%peer, "connection closed"),
-        Err(ConnectionClosed::Io(error)) => tracing::debug!(%peer, %error, "connection closed"),
-        Err(reason) => tracing::warn!(%peer, %reason, "closing connection"),
     }
 }

@@ -75,7 +75,7 @@ async fn link_loop(
             if *to == call.to && !connection.is_closed());
         if !reusable {
             current = None;
-            match Connection::connect(&call.to.host, call.to.port, &config).await {
+            match Connection::connect_to_node(&call.to.host, call.to.port, &config).await {
                 Ok(connection) => current = Some((call.to.clone(), connection)),
                 Err(error) => {
                     let failed =
