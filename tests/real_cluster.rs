@@ -136,9 +136,10 @@ fn acks_all_survives_sigkill_of_the_leader_and_the_isr_heals() {
     // A survivor is elected within seconds, with the dead broker out of the ISR.
     let survivor = (1..=3).find(|&id| id != old_leader).expect("a survivor");
     let survivor_address = cluster.node(survivor).bootstrap();
-    let after = wait_for(&survivor_address, "orders", Duration::from_secs(20), "a new leader", |d| {
-        d.leader > 0 && d.leader != old_leader
-    });
+    let after =
+        wait_for(&survivor_address, "orders", Duration::from_secs(20), "a new leader", |d| {
+            d.leader > 0 && d.leader != old_leader
+        });
     let failover = killed_at.elapsed();
     eprintln!("new leader {} after {failover:?}: {after:?}", after.leader);
     assert!(failover < Duration::from_secs(20), "failover took {failover:?}");

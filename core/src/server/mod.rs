@@ -408,7 +408,10 @@ impl<S: Storage> Clustered<S> {
             }
             return;
         }
-        if controller_role::is_controller_api(request.api_key) {
+        // On a broker listener, admin requests go to the broker role, which forwards them to
+        // the active controller wherever it is.
+        let for_broker = kind == ListenerKind::Broker && self.broker.is_some();
+        if controller_role::is_controller_api(request.api_key) && !for_broker {
             let origin = Origin::Remote { token };
             match &mut self.controller {
                 Some(controller) if controller.is_leader(&self.raft) => {
