@@ -31,6 +31,22 @@ pub struct DelayedFetch {
     pub deadline_ms: i64,
     version: i16,
     request: FetchRequest,
+    /// The partitions it reads, by topic name (resolved once: v13+ names topics by id).
+    reads: BTreeSet<(String, i32)>,
+}
+
+/// The topic a fetch names: by name before v13, by id from v13 on (followers only: clients
+/// are offered v12 at most). `None`: an id the metadata does not know.
+fn topic_name<S: Storage>(
+    broker: &Broker<S>,
+    version: i16,
+    topic: &kafka_protocol::messages::fetch_request::FetchTopic,
+) -> Option<String> {
+    if version >= 13 {
+        broker.metadata.image().topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+    } else {
+        Some(topic.topic.0.to_string())
+    }
 }
 
 /// The follower a fetch comes from, if it names one.
@@ -41,9 +57,7 @@ fn follower_id(version: i16, request: &FetchRequest) -> Option<i32> {
 
 impl DelayedFetch {
     fn reads_any(&self, touched: &BTreeSet<(String, i32)>) -> bool {
-        self.request.topics.iter().any(|t| {
-            t.partitions.iter().any(|p| touched.contains(&(t.topic.0.to_string(), p.partition)))
-        })
+        !self.reads.is_disjoint(touched)
     }
 }
 
@@ -84,7 +98,13 @@ impl<S: Storage> Broker<S> {
             return;
         }
         let deadline_ms = now_ms.saturating_add(i64::from(request.max_wait_ms));
-        self.delayed_fetches.push(DelayedFetch { token, deadline_ms, version, request });
+        let reads = request
+            .topics
+            .iter()
+            .filter_map(|t| Some((topic_name(self, version, t)?, t)))
+            .flat_map(|(name, t)| t.partitions.iter().map(move |p| (name.clone(), p.partition)))
+            .collect();
+        self.delayed_fetches.push(DelayedFetch { token, deadline_ms, version, request, reads });
     }
 
     /// Answers waiting fetches that are due: all whose deadline passed, and those reading a
@@ -137,7 +157,7 @@ impl<S: Storage> Broker<S> {
         let mut moved = BTreeSet::new();
         let mut responses = Vec::with_capacity(request.topics.len());
         for topic in &request.topics {
-            let name = topic.topic.0.to_string();
+            let name = topic_name(self, version, topic);
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for asked in &topic.partitions {
                 let mut data = PartitionData::default()
@@ -155,6 +175,11 @@ impl<S: Storage> Broker<S> {
                     log_start_offset: Offset(asked.log_start_offset),
                 };
                 let max_bytes = (asked.partition_max_bytes.max(0) as usize).min(remaining);
+                let Some(name) = name.clone() else {
+                    has_error = true;
+                    partitions.push(data.with_error_code(ErrorCode::UnknownTopicId.code()));
+                    continue;
+                };
                 let answer = match self.partition_mut(&name, asked.partition) {
                     None => Err(self.missing_partition_code(&name, asked.partition)),
                     Some(partition) => {
@@ -197,6 +222,7 @@ impl<S: Storage> Broker<S> {
             responses.push(
                 FetchableTopicResponse::default()
                     .with_topic(topic.topic.clone())
+                    .with_topic_id(topic.topic_id)
                     .with_partitions(partitions),
             );
         }
@@ -216,7 +242,8 @@ impl<S: Storage> Broker<S> {
         let mut has_error = false;
         let mut responses = Vec::with_capacity(request.topics.len());
         for topic in &request.topics {
-            let name = topic.topic.0.as_str();
+            let name = topic_name(self, version, topic).unwrap_or_default();
+            let name = name.as_str();
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for fetch in &topic.partitions {
                 let mut data = PartitionData::default()
@@ -276,6 +303,7 @@ impl<S: Storage> Broker<S> {
             responses.push(
                 FetchableTopicResponse::default()
                     .with_topic(topic.topic.clone())
+                    .with_topic_id(topic.topic_id)
                     .with_partitions(partitions),
             );
         }

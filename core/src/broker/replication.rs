@@ -20,9 +20,12 @@
 //! - every forwarded request is answered exactly once: with the controller's answer, or
 //!   NOT_CONTROLLER when the call failed (clients retry that after refreshing metadata).
 //!
-//! Not yet: Fetch v15's replica broker epoch (KIP-903 on the fetch path; followers fetch
-//! with v12 and the leader proposes -1 for their epochs), stray-partition removal after a
-//! broker missed a topic deletion while down, and reassignment.
+//! Followers fetch with v15 (topic ids, `ReplicaState` with their broker epoch), so a leader's
+//! ISR proposals carry the epoch each member fetched with and the controller can refuse a
+//! member from an older incarnation (KIP-903).
+//!
+//! Not yet: stray-partition removal after a broker missed a topic deletion while down, and
+//! reassignment.
 
 use super::{Broker, Output, RequestToken};
 use crate::metadata::{MetadataImage, PartitionImage};
@@ -42,8 +45,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Names one peer request of this broker, for its result.
 pub type PeerCallToken = u64;
 
-/// The Fetch version followers send (topic names, diverging epochs; KIP-320, KIP-595).
-pub const REPLICA_FETCH_VERSION: i16 = 12;
+/// The Fetch version followers send: diverging epochs (KIP-320, KIP-595), topic ids, and the
+/// follower's broker epoch in `ReplicaState` (KIP-903). Brokers serve it to followers although
+/// clients are offered 12 at most.
+pub const REPLICA_FETCH_VERSION: i16 = crate::protocol::versions::REPLICA_FETCH_MAX_VERSION;
 /// AlterPartition with each new ISR member's broker epoch (KIP-903).
 const ALTER_PARTITION_VERSION: i16 = 3;
 const ALLOCATE_PRODUCER_IDS_VERSION: i16 = 0;
@@ -633,7 +638,8 @@ impl<S: Storage> Broker<S> {
 
     fn send_replica_fetches(&mut self, now_ms: i64) {
         let cluster = self.cluster.as_mut().expect("clustered");
-        let node_id = cluster.node_id;
+        let (node_id, broker_epoch) = (cluster.node_id, cluster.broker_epoch);
+        let image = self.metadata.image();
         // Partitions to fetch, by leader.
         let mut by_leader: BTreeMap<i32, Vec<(String, i32, crate::partition::FollowerFetch)>> =
             BTreeMap::new();
@@ -656,11 +662,12 @@ impl<S: Storage> Broker<S> {
             if fetcher.in_flight.is_some() || now_ms < fetcher.backoff_until_ms {
                 continue;
             }
-            let mut topics: BTreeMap<String, Vec<FetchPartition>> = BTreeMap::new();
+            let mut topics: BTreeMap<uuid::Uuid, Vec<FetchPartition>> = BTreeMap::new();
             let mut epochs = BTreeMap::new();
             for (name, index, position) in followed {
+                let Some(topic_id) = image.topic(&name).map(|t| t.topic_id) else { continue };
                 epochs.insert((name.clone(), index), position.current_leader_epoch);
-                topics.entry(name).or_default().push(
+                topics.entry(topic_id).or_default().push(
                     FetchPartition::default()
                         .with_partition(index)
                         .with_current_leader_epoch(position.current_leader_epoch)
@@ -671,7 +678,11 @@ impl<S: Storage> Broker<S> {
                 );
             }
             let request = FetchRequest::default()
-                .with_replica_id(WireBrokerId(node_id))
+                .with_replica_state(
+                    kafka_protocol::messages::fetch_request::ReplicaState::default()
+                        .with_replica_id(WireBrokerId(node_id))
+                        .with_replica_epoch(broker_epoch),
+                )
                 .with_max_wait_ms(wait_max_ms)
                 .with_min_bytes(1)
                 .with_max_bytes(i32::MAX)
@@ -680,9 +691,9 @@ impl<S: Storage> Broker<S> {
                 .with_topics(
                     topics
                         .into_iter()
-                        .map(|(name, partitions)| {
+                        .map(|(topic_id, partitions)| {
                             FetchTopic::default()
-                                .with_topic(TopicName(super::str_bytes(name)))
+                                .with_topic_id(topic_id)
                                 .with_partitions(partitions)
                         })
                         .collect(),
@@ -710,7 +721,11 @@ impl<S: Storage> Broker<S> {
         match result {
             Ok(ResponseKind::Fetch(response)) if response.error_code == 0 => {
                 for topic in response.responses {
-                    let name = topic.topic.0.to_string();
+                    let image = self.metadata.image();
+                    let Some(name) = image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+                    else {
+                        continue;
+                    };
                     for data in topic.partitions {
                         let index = data.partition_index;
                         let Some(&sent_epoch) = epochs.get(&(name.clone(), index)) else {

@@ -59,6 +59,11 @@ pub const CONTROLLER_APIS: &[ApiRange] = &[
     range(ApiKey::AllocateProducerIds, 0, 0),
 ];
 
+/// The newest Fetch version a broker listener serves although it advertises only 12: followers
+/// (which are odradek brokers and know it) fetch with v15 to send their broker epoch
+/// (`ReplicaState`, KIP-903). Clients never see it in ApiVersions, so they stay on topic names.
+pub const REPLICA_FETCH_MAX_VERSION: i16 = 15;
+
 /// Which table a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ListenerKind {
@@ -94,8 +99,12 @@ pub fn is_served(api_key: ApiKey, version: i16) -> bool {
 
 /// Whether `version` of `api_key` is served (decoded and answered normally) on `kind`.
 pub fn is_served_on(kind: ListenerKind, api_key: ApiKey, version: i16) -> bool {
+    let max = |r: &ApiRange| match (kind, r.api_key) {
+        (ListenerKind::Broker, ApiKey::Fetch) => REPLICA_FETCH_MAX_VERSION,
+        _ => r.max_version,
+    };
     advertised_on(kind, api_key)
-        .is_some_and(|r| r.served_min_version <= version && version <= r.max_version)
+        .is_some_and(|r| r.served_min_version <= version && version <= max(&r))
 }
 
 /// The body of a broker listener's ApiVersions response with `error_code`.
