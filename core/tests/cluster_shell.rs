@@ -33,15 +33,16 @@ struct Node {
 }
 
 impl Node {
-    /// Signals a clean shutdown and waits for it.
+    /// Signals a clean shutdown and waits for it: a controlled shutdown (at most 5 s, longer
+    /// only when the quorum has lost its majority), then the close.
     async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            let stopped = tokio::time::timeout(Duration::from_secs(10), task)
+            let stopped = tokio::time::timeout(Duration::from_secs(15), task)
                 .await
-                .unwrap_or_else(|_| panic!("node {} did not stop within 10 s", self.id));
+                .unwrap_or_else(|_| panic!("node {} did not stop within 15 s", self.id));
             stopped.expect("the node task ran to completion").expect("the node stopped cleanly");
         }
     }

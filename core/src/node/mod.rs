@@ -17,7 +17,9 @@
 //! Inputs: a [`BrokerConfig`], a [`Storage`], and a shutdown future; then requests on every
 //! `listeners` endpoint, and the results of the server's calls to its peers. Outputs: the
 //! server serving until shutdown (a standalone node — no `controller.quorum.voters` — is the
-//! single-node broker and never calls a peer), then a clean close of every log.
+//! single-node broker and never calls a peer); when the shutdown future completes, a
+//! clustered broker first asks the controller to move its leaderships away and keeps serving
+//! until it has (or [`CONTROLLED_SHUTDOWN_TIMEOUT`] passed); then a clean close of every log.
 //!
 //! Invariants: a connection on a controller listener of a clustered node decodes with the
 //! controller's API table, every other connection (and every connection of a standalone
@@ -46,6 +48,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+
+/// How long a stopping node waits for the controller to move its leaderships away (Kafka
+/// retries controlled shutdown for about as long) before it stops anyway.
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Requests queued for the server task before connections wait.
 const INBOX_CAPACITY: usize = 1024;
@@ -149,6 +155,8 @@ pub async fn run_broker_observed<S: Storage>(
     let mut next_token: RequestToken = 0;
     let mut observed: Vec<ReplicaState> = Vec::new();
     tokio::pin!(shutdown);
+    // Set once `shutdown` completed: serve on until the controlled shutdown is done, or this.
+    let mut stop_by: Option<tokio::time::Instant> = None;
     loop {
         // Opening may already have produced outputs, so drain before the first wait too.
         while let Some(output) = server.poll_output() {
@@ -170,13 +178,25 @@ pub async fn run_broker_observed<S: Storage>(
                 observed = states;
             }
         }
+        if let Some(stop_by) = stop_by {
+            if server.may_stop() || tokio::time::Instant::now() >= stop_by {
+                break;
+            }
+        }
         let deadline = server.next_deadline_ms().map(|at| {
             tokio::time::Instant::now()
                 + Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64)
         });
+        let deadline = match (deadline, stop_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
+            _ = &mut shutdown, if stop_by.is_none() => {
+                stop_by = Some(tokio::time::Instant::now() + CONTROLLED_SHUTDOWN_TIMEOUT);
+                server.begin_controlled_shutdown(now_ms());
+            }
             // `Peers` holds a sender for as long as it lives, so this never ends first.
             Some((id, result)) = results.recv() => {
                 server.handle_call_result(now_ms(), id, result);

@@ -48,6 +48,10 @@ pub struct Lifecycle {
     in_flight: bool,
     next_send_ms: i64,
     fenced: bool,
+    /// Controlled shutdown asked for: heartbeats say `want_shut_down`.
+    stopping: bool,
+    /// The controller answered `should_shut_down`: leadership has moved away.
+    may_stop: bool,
 }
 
 /// Reads (and removes, so a later crash is not mistaken for a clean stop) the broker epoch
@@ -109,6 +113,8 @@ impl Lifecycle {
             in_flight: false,
             next_send_ms: i64::MIN,
             fenced: true,
+            stopping: false,
+            may_stop: false,
         }
     }
 
@@ -117,6 +123,22 @@ impl Lifecycle {
             State::Registered { broker_epoch } => Some(broker_epoch),
             State::Registering => None,
         }
+    }
+
+    /// Starts a controlled shutdown: the next heartbeats ask the controller to move this
+    /// broker's leaderships away (Kafka's `want_shut_down`).
+    pub fn begin_shutdown(&mut self, now_ms: i64) {
+        if !self.stopping {
+            tracing::info!("controlled shutdown: asking the controller to move leadership away");
+            self.stopping = true;
+            self.next_send_ms = self.next_send_ms.min(now_ms);
+        }
+    }
+
+    /// Whether the process may stop now: the controller has moved every leadership away, or
+    /// this broker never registered (it leads nothing).
+    pub fn may_stop(&self) -> bool {
+        self.may_stop || self.state == State::Registering
     }
 
     /// Whether the controller last said this broker is fenced.
@@ -159,7 +181,8 @@ impl Lifecycle {
                 let request = BrokerHeartbeatRequest::default()
                     .with_broker_id(WireBrokerId(self.broker_id))
                     .with_broker_epoch(broker_epoch)
-                    .with_current_metadata_offset(applied.0 - 1);
+                    .with_current_metadata_offset(applied.0 - 1)
+                    .with_want_shut_down(self.stopping);
                 (RequestKind::BrokerHeartbeat(request), BROKER_HEARTBEAT_VERSION)
             }
         })
@@ -195,7 +218,14 @@ impl Lifecycle {
                     );
                 }
                 self.fenced = r.is_fenced;
-                self.next_send_ms = now_ms + self.heartbeat_interval_ms;
+                if self.stopping && r.should_shut_down {
+                    tracing::info!("controlled shutdown: the controller moved leadership away");
+                    self.may_stop = true;
+                }
+                // While stopping, ask again soon: the controller answers once it moved everything.
+                let interval =
+                    if self.stopping { RETRY_BACKOFF_MS } else { self.heartbeat_interval_ms };
+                self.next_send_ms = now_ms + interval;
             }
             Ok(ResponseKind::BrokerHeartbeat(r))
                 if r.error_code == ErrorCode::StaleBrokerEpoch.code() =>

@@ -185,6 +185,27 @@ impl<S: Storage> Server<S> {
         self.outputs.pop_front()
     }
 
+    /// Starts a controlled shutdown (clustered brokers): the controller moves this broker's
+    /// leaderships to other replicas first, so clients fail over before the process stops.
+    /// The shell keeps serving until [`Server::may_stop`] or its own deadline.
+    pub fn begin_controlled_shutdown(&mut self, now_ms: i64) {
+        if let Mode::Clustered(cluster) = &mut self.mode {
+            if let Some(lifecycle) = &mut cluster.lifecycle {
+                lifecycle.begin_shutdown(now_ms);
+            }
+        }
+        self.pump(now_ms);
+    }
+
+    /// Whether a controlled shutdown has finished (always, for a node that leads nothing:
+    /// standalone, controller-only, or a broker that never registered).
+    pub fn may_stop(&self) -> bool {
+        match &self.mode {
+            Mode::Standalone(_) => true,
+            Mode::Clustered(cluster) => cluster.lifecycle.as_ref().is_none_or(Lifecycle::may_stop),
+        }
+    }
+
     /// Closes every log cleanly.
     pub fn shutdown(self, now_ms: i64) -> Result<(), ServerError> {
         match self.mode {

@@ -495,3 +495,31 @@ fn acks_all_writes_reach_every_replica_and_survive_the_leader_crashing() {
     let offsets = cluster.replica_offsets("orders");
     assert!(offsets.values().all(|&o| o == (13, 13)), "every replica has all 13: {offsets:?}");
 }
+
+#[test]
+fn a_controlled_shutdown_moves_leadership_away_before_the_node_stops() {
+    // Setup: three combined nodes, settled; a replicated topic; then its leader asks to stop.
+    let mut cluster = Cluster::combined(3);
+    cluster.run_for(5_000);
+    let ResponseKind::CreateTopics(created) =
+        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
+    else {
+        panic!("a create-topics answer")
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    cluster.run_for(1_000);
+    let (leader, _, _) = cluster.describe(1, "orders", 0);
+    let now_ms = cluster.now_ms;
+    let server = cluster.nodes.get_mut(&leader).and_then(|n| n.server.as_mut()).expect("up");
+    assert!(!server.may_stop(), "a registered leader may not stop before the controller says so");
+    server.begin_controlled_shutdown(now_ms);
+    cluster.route_all();
+    cluster.run_for(1_000);
+
+    // Well within the session timeout, another replica leads and the stopping node may go.
+    assert!(cluster.server(leader).may_stop());
+    let other = (1..=3).find(|&id| id != leader).expect("another node");
+    let (new_leader, _, isr) = cluster.describe(other, "orders", 0);
+    assert!(new_leader > 0 && new_leader != leader, "leader moved to {new_leader}");
+    assert!(!isr.contains(&leader), "the stopping broker left the ISR: {isr:?}");
+}
