@@ -35,6 +35,8 @@ struct Cluster {
     waiting: BTreeMap<(i32, RequestToken), Waiter>,
     /// Answers to client requests, by (node, token).
     answers: BTreeMap<(i32, RequestToken), Option<ResponseKind>>,
+    /// Nodes whose replica fetches fail (a partition between brokers that spares the quorum).
+    cut_off_replication: std::collections::BTreeSet<i32>,
     next_token: RequestToken,
 }
 
@@ -50,6 +52,7 @@ fn node_config(id: i32, voters: &str, roles: &str, dir: &std::path::Path) -> Bro
         ("log.dirs", dir.display().to_string()),
         ("broker.session.timeout.ms", "3000".to_string()),
         ("broker.heartbeat.interval.ms", "500".to_string()),
+        ("replica.lag.time.max.ms", "2000".to_string()),
     ];
     BrokerConfig::from_entries(
         entries.into_iter().map(|(k, v)| (k.to_string(), v, ConfigOrigin::Override)).collect(),
@@ -76,6 +79,7 @@ impl Cluster {
             nodes,
             waiting: BTreeMap::new(),
             answers: BTreeMap::new(),
+            cut_off_replication: Default::default(),
             next_token: 0,
         };
         cluster.route_all();
@@ -215,7 +219,11 @@ impl Cluster {
                     &kafka_protocol::protocol::StrBytes::from_static_str("test"),
                 )
                 .expect("encode call");
-                let target = self.nodes.get_mut(&to).and_then(|n| n.server.as_mut());
+                let cut_off = call.lane == Lane::Replication
+                    && (self.cut_off_replication.contains(&from)
+                        || self.cut_off_replication.contains(&to));
+                let target =
+                    self.nodes.get_mut(&to).and_then(|n| n.server.as_mut()).filter(|_| !cut_off);
                 let Some(server) = target else {
                     let failed =
                         CallFailed { call: call.id, to: call.to, reason: "node down".into() };
@@ -522,4 +530,37 @@ fn a_controlled_shutdown_moves_leadership_away_before_the_node_stops() {
     let (new_leader, _, isr) = cluster.describe(other, "orders", 0);
     assert!(new_leader > 0 && new_leader != leader, "leader moved to {new_leader}");
     assert!(!isr.contains(&leader), "the stopping broker left the ISR: {isr:?}");
+}
+
+#[test]
+fn a_follower_that_stops_fetching_leaves_the_isr_after_the_lag_time_and_rejoins_when_caught_up() {
+    // Setup: three combined nodes (replica.lag.time.max.ms=2000), a replicated topic; then one
+    // follower's replica fetches fail while its heartbeats go on (it stays unfenced).
+    let mut cluster = Cluster::combined(3);
+    cluster.run_for(5_000);
+    let ResponseKind::CreateTopics(created) =
+        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
+    else {
+        panic!("a create-topics answer")
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    cluster.run_for(1_000);
+    let (leader, replicas, _) = cluster.describe(1, "orders", 0);
+    let laggard = replicas.iter().copied().find(|&r| r != leader).expect("a follower");
+    cluster.cut_off_replication.insert(laggard);
+    assert_eq!(cluster.produce(leader, "orders", 4), (0, 0), "acks=all waits, then shrinks");
+    cluster.run_for(3_000);
+    let (_, _, isr) = cluster.describe(leader, "orders", 0);
+    assert_eq!(isr.len(), 2, "the laggard left the ISR: {isr:?}");
+    assert!(!isr.contains(&laggard));
+    assert!(cluster.unfenced_brokers(leader).contains(&laggard), "but it is not fenced");
+    assert_eq!(cluster.produce(leader, "orders", 2), (0, 4), "two in-sync replicas suffice");
+
+    // Its fetches work again: it catches up and the leader proposes it back.
+    cluster.cut_off_replication.clear();
+    cluster.run_for(3_000);
+    let (_, _, isr) = cluster.describe(leader, "orders", 0);
+    assert_eq!(isr.len(), 3, "the laggard rejoined: {isr:?}");
+    let offsets = cluster.replica_offsets("orders");
+    assert!(offsets.values().all(|&o| o == (6, 6)), "every replica has all 6: {offsets:?}");
 }
