@@ -215,6 +215,12 @@ impl<S: Storage> Broker<S> {
                     Err(code) => {
                         has_error = true;
                         data = data.with_error_code(code.code());
+                        // OFFSET_OUT_OF_RANGE: the follower restarts at the leader's log start.
+                        if let Some(p) = self.partition(&name, asked.partition) {
+                            data = data
+                                .with_high_watermark(p.high_watermark().0)
+                                .with_log_start_offset(p.log_start_offset().0);
+                        }
                     }
                 }
                 partitions.push(data);
