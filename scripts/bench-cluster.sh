@@ -234,6 +234,6 @@ for f in "${FIELDS[@]}"; do r+=("$(ratio "${MED[3brokers,$f]}" "${MED[1broker,$f
 row "ratio 3 brokers / 1 broker" "${r[@]}"
 echo
 for setup in 1broker 3brokers; do
-    echo "runs $setup: records/s ${RUNS[$setup,rps]}; paced p50 ms ${RUNS[$setup,p50]}; paced p99 ms ${RUNS[$setup,p99]}"
+    echo "runs $setup: records/s ${RUNS[$setup,rps]% }; paced p50 ms ${RUNS[$setup,p50]% }; paced p99 ms ${RUNS[$setup,p99]% }"
 done
 echo "brokers stopped with SIGTERM: $STOPPED (exit statuses); wall time $((SECONDS - STARTED)) s"
