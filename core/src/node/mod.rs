@@ -237,6 +237,11 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                // As Kafka does on every accepted socket: an answer must not wait for the
+                // client's next request to acknowledge the previous one (Nagle + delayed ACK).
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+                }
                 let connection = Connection {
                     peer,
                     listener_name: listener_name.clone(),

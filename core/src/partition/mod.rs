@@ -33,9 +33,11 @@
 //! `no_eligible_leader_replicas` (pre-KIP-966: the high watermark also moves below min ISR).
 //!
 //! The high watermark is checkpointed in `replication-offset-checkpoint` in the partition
-//! directory (Kafka keeps one such file per log dir), replaced atomically whenever it changes
-//! on a partition with more than one replica; a single-replica leader's high watermark is its
-//! log end offset and needs no file.
+//! directory (Kafka keeps one such file per log dir), replaced atomically at most every
+//! [`HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS`] when it changed (Kafka's periodic checkpoint: after
+//! a crash a replica restarts from an older high watermark, as Kafka's do) and at a clean
+//! close, on a partition with more than one replica; a single-replica leader's high watermark
+//! is its log end offset and needs no file.
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +54,9 @@ use std::path::PathBuf;
 
 /// The high watermark checkpoint's name in the partition directory.
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
+/// Kafka's `replica.high.watermark.checkpoint.interval.ms`: how often a changed high
+/// watermark is written out. Not on every change: that is an fsync per acknowledged batch.
+pub const HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS: i64 = 5_000;
 /// Kafka's default `replica.lag.time.max.ms`.
 pub const DEFAULT_REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
 
@@ -278,6 +283,9 @@ pub struct Partition<S: Storage> {
     role: Role,
     high_watermark: Offset,
     checkpointed_high_watermark: Option<Offset>,
+    /// When the checkpoint was last written (or the replica opened): the next write of a
+    /// changed high watermark is due [`HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS`] later.
+    last_checkpoint_ms: i64,
     /// `hw_before_truncation` only: a diverging epoch whose truncation waits for the next
     /// fetch response.
     pending_divergence: Option<(i32, i64)>,
@@ -337,6 +345,7 @@ impl<S: Storage> Partition<S> {
             role: Role::None,
             high_watermark,
             checkpointed_high_watermark: checkpointed,
+            last_checkpoint_ms: now_ms,
             pending_divergence: None,
             opened_clean,
         };
@@ -1060,16 +1069,22 @@ impl<S: Storage> Partition<S> {
         Ok(())
     }
 
+    /// Moves the high watermark; the checkpoint follows on the next interval (Kafka's
+    /// periodic `replication-offset-checkpoint`), or at a clean close.
     fn set_high_watermark(&mut self, offset: Offset) -> Result<(), LogError> {
         self.high_watermark = offset;
-        self.checkpoint_high_watermark()
+        Ok(())
     }
 
-    /// Replaces the checkpoint when the high watermark changed, unless this replica is the
-    /// partition's only one (its high watermark is then its log end offset).
+    /// Whether the checkpoint is behind the high watermark (and the file is kept at all:
+    /// a partition's only replica has its log end offset as high watermark and needs none).
+    fn high_watermark_unsaved(&self) -> bool {
+        self.replicas.len() > 1 && self.checkpointed_high_watermark != Some(self.high_watermark)
+    }
+
+    /// Replaces the checkpoint when the high watermark changed since it was written.
     fn checkpoint_high_watermark(&mut self) -> Result<(), LogError> {
-        let single = self.replicas.len() <= 1;
-        if single || self.checkpointed_high_watermark == Some(self.high_watermark) {
+        if !self.high_watermark_unsaved() {
             return Ok(());
         }
         checkpoint::write_offset(
@@ -1114,12 +1129,22 @@ impl<S: Storage> Partition<S> {
         self.settings = settings;
     }
 
+    /// Log flushes and checkpoints due at `now_ms`, and the high watermark checkpoint.
     pub fn handle_timeout(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if self.high_watermark_unsaved()
+            && now_ms >= self.last_checkpoint_ms + HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS
+        {
+            self.checkpoint_high_watermark()?;
+            self.last_checkpoint_ms = now_ms;
+        }
         self.log.handle_timeout(now_ms)
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
-        self.log.next_deadline_ms()
+        let checkpoint = self
+            .high_watermark_unsaved()
+            .then_some(self.last_checkpoint_ms + HIGH_WATERMARK_CHECKPOINT_INTERVAL_MS);
+        [self.log.next_deadline_ms(), checkpoint].into_iter().flatten().min()
     }
 
     /// Closes cleanly: the high watermark checkpoint, then the log and its clean-shutdown
