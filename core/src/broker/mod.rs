@@ -81,6 +81,13 @@ pub enum BrokerError {
     },
     #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
+    /// The committed metadata gives a topic a config this broker cannot apply.
+    #[error("topic {topic}: {source}")]
+    TopicConfig {
+        topic: String,
+        #[source]
+        source: crate::config::TopicConfigError,
+    },
 }
 
 /// How many producer ids one metadata record hands out.

@@ -291,8 +291,13 @@ impl<S: Storage> Broker<S> {
         broker_epoch: i64,
         now_ms: i64,
     ) -> Result<(), super::BrokerError> {
+        // Another controller version may commit a config this broker does not know: the
+        // replica then stays closed, with an error naming the config, instead of a panic.
         let settings = crate::config::TopicConfig::new(topic.configs.clone())
-            .expect("stored topic configs were validated")
+            .map_err(|source| super::BrokerError::TopicConfig {
+                topic: topic.name.clone(),
+                source,
+            })?
             .resolve(&self.config);
         let topic_partition = TopicPartition::new(topic.name.clone(), index);
         let dir = self.config.log_dir().join(topic_partition.dir_name());
