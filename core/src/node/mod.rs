@@ -17,7 +17,8 @@
 //! Inputs: a [`BrokerConfig`], a [`Storage`], and a shutdown future; then requests on every
 //! `listeners` endpoint, and the results of the server's calls to its peers. Outputs: the
 //! server serving until shutdown (a standalone node — no `controller.quorum.voters` — is the
-//! single-node broker and never calls a peer), then a clean close of every log.
+//! single-node broker and never calls a peer), then a clean close of every log; and, for a
+//! testbed that passes [`Observers`], what changed after each input.
 //!
 //! Invariants: a connection on a controller listener of a clustered node decodes with the
 //! controller's API table, every other connection (and every connection of a standalone
@@ -34,7 +35,7 @@ use crate::client::ClientConfig;
 use crate::config::BrokerConfig;
 use crate::protocol::versions::ListenerKind;
 use crate::protocol::{self, Decoded, Request};
-use crate::server::{Server, ServerError, ServerOutput};
+use crate::server::{Server, ServerError, ServerOutput, ServerSnapshot};
 use crate::storage::Storage;
 use bytes::Bytes;
 use kafka_protocol::messages::ResponseKind;
@@ -77,6 +78,20 @@ pub fn now_ms() -> i64 {
 /// truth. Production runs pass none.
 pub type Observer = std::sync::Arc<dyn Fn(&[ReplicaState]) + Send + Sync>;
 
+/// Called with a snapshot of the whole process ([`Server::observe`]: replicas, committed
+/// metadata, Raft view) whenever it differs from the last one: how the testbed watches a
+/// cluster. Called from the server task between two inputs, so it sees no half-done state.
+pub type SnapshotObserver = std::sync::Arc<dyn Fn(&ServerSnapshot) + Send + Sync>;
+
+/// Who watches a node. Production runs leave both empty (the default).
+#[derive(Clone, Default)]
+pub struct Observers {
+    /// Told every replica's state when one changes.
+    pub replicas: Option<Observer>,
+    /// Told the process's snapshot when it changes.
+    pub snapshots: Option<SnapshotObserver>,
+}
+
 /// The API table a listener serves: the controller's on a clustered node's controller
 /// listeners, the broker's everywhere else (a standalone node answers every listener as a
 /// broker, as the [`Server`] does).
@@ -118,6 +133,16 @@ pub async fn run_broker_observed<S: Storage>(
     shutdown: impl Future<Output = ()>,
     observer: Option<Observer>,
 ) -> Result<(), NodeError> {
+    run_node(config, storage, shutdown, Observers { replicas: observer, snapshots: None }).await
+}
+
+/// [`run_broker`], telling `observers` what changed after every input.
+pub async fn run_node<S: Storage>(
+    config: BrokerConfig,
+    storage: S,
+    shutdown: impl Future<Output = ()>,
+    observers: Observers,
+) -> Result<(), NodeError> {
     let seed = {
         use rand::Rng;
         madsim::rand::thread_rng().gen::<u64>()
@@ -148,6 +173,7 @@ pub async fn run_broker_observed<S: Storage>(
         BTreeMap::new();
     let mut next_token: RequestToken = 0;
     let mut observed: Vec<ReplicaState> = Vec::new();
+    let mut snapshot: Option<ServerSnapshot> = None;
     tokio::pin!(shutdown);
     loop {
         // Opening may already have produced outputs, so drain before the first wait too.
@@ -163,11 +189,18 @@ pub async fn run_broker_observed<S: Storage>(
                 ServerOutput::Call(call) => peers.call(call),
             }
         }
-        if let Some(observer) = &observer {
+        if let Some(observer) = &observers.replicas {
             let states = server.replica_states();
             if states != observed {
                 observer(&states);
                 observed = states;
+            }
+        }
+        if let Some(observer) = &observers.snapshots {
+            let now = server.observe();
+            if snapshot.as_ref() != Some(&now) {
+                observer(&now);
+                snapshot = Some(now);
             }
         }
         let deadline = server.next_deadline_ms().map(|at| {

@@ -5,7 +5,8 @@
 //! Inputs: requests from clients and peers ([`Server::handle_request`], naming the listener
 //! they came in on), the results of the server's own calls ([`Server::handle_call_result`]),
 //! and the time ([`Server::handle_timeout`] at [`Server::next_deadline_ms`]). Outputs,
-//! drained with [`Server::poll_output`] after every input: responses and [`Call`]s.
+//! drained with [`Server::poll_output`] after every input: responses and [`Call`]s. Between
+//! inputs, [`Server::observe`] copies out what a testbed may watch ([`ServerSnapshot`]).
 //!
 //! Two modes:
 //! - **Standalone** (no `controller.quorum.voters`): the single-node [`Broker`] with its
@@ -30,9 +31,14 @@
 pub mod call;
 mod controller_role;
 mod lifecycle;
+mod observe;
 mod quorum;
 
 pub use call::{Call, CallFailed, CallId, CallResult, Lane, PeerAddress};
+pub use observe::{
+    BrokerSnapshot, MetadataSnapshot, PartitionSnapshot, RaftSnapshot, ReplicaSnapshot,
+    ServerSnapshot,
+};
 
 use crate::broker::{
     Broker, BrokerError, CallTarget, Output, PeerRequest, ReplicaState, RequestToken,
