@@ -48,6 +48,8 @@ pub struct Lifecycle {
     in_flight: bool,
     next_send_ms: i64,
     fenced: bool,
+    /// A heartbeat of this incarnation was answered caught up (Kafka's initial catch-up).
+    caught_up: bool,
 }
 
 /// Reads (and removes, so a later crash is not mistaken for a clean stop) the broker epoch
@@ -109,6 +111,7 @@ impl Lifecycle {
             in_flight: false,
             next_send_ms: i64::MIN,
             fenced: true,
+            caught_up: false,
         }
     }
 
@@ -122,6 +125,13 @@ impl Lifecycle {
     /// Whether the controller last said this broker is fenced.
     pub fn is_fenced(&self) -> bool {
         self.fenced
+    }
+
+    /// Whether this process's registration was accepted and a heartbeat since answered that
+    /// its metadata caught up with the registration: Kafka's initial catch-up, before which a
+    /// broker acts on no metadata. Once true, it stays true.
+    pub fn has_caught_up(&self) -> bool {
+        self.caught_up
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
@@ -195,6 +205,10 @@ impl Lifecycle {
                     );
                 }
                 self.fenced = r.is_fenced;
+                if r.is_caught_up && !self.caught_up {
+                    tracing::info!("caught up with the metadata: the broker starts");
+                    self.caught_up = true;
+                }
                 self.next_send_ms = now_ms + self.heartbeat_interval_ms;
             }
             Ok(ResponseKind::BrokerHeartbeat(r))
