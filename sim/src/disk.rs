@@ -69,6 +69,25 @@ const ROOT_INODE: InodeId = 0;
 
 type InodeId = u64;
 
+/// Which contents of a file [`SimStorage::inspect_file_from`] saw: equal identities mean the
+/// bytes read before are still there, unchanged, at the start of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity {
+    generation: u64,
+    inode: InodeId,
+    rewrites: u64,
+}
+
+/// What [`SimStorage::inspect_file_from`] saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLook {
+    pub identity: FileIdentity,
+    /// The file's length.
+    pub len: u64,
+    /// Its bytes from the position asked for to the end.
+    pub bytes: Vec<u8>,
+}
+
 /// How the machine dies in [`SimStorage::crash`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CrashMode {
@@ -231,6 +250,9 @@ struct FileInode {
     /// `current`.
     pending: Vec<FileOp>,
     handle_count: u64,
+    /// How many times bytes before the end changed (a truncate that cut, a flipped byte), for
+    /// [`SimStorage::inspect_file_from`]'s identity.
+    rewrites: u64,
 }
 
 enum FileOp {
@@ -317,6 +339,7 @@ impl SimStorage {
             ));
         }
         file.current[index] = !file.current[index];
+        file.rewrites += 1;
         let shared = file.durable_shared_len;
         if index >= shared && index - shared < file.durable_tail.len() {
             file.durable_tail[index - shared] = !file.durable_tail[index - shared];
@@ -352,6 +375,25 @@ impl SimStorage {
         let inode = disk.lookup(path).ok()?;
         let file = disk.file_mut(inode)?;
         Some(file.current[..file.current.len().min(max_bytes)].to_vec())
+    }
+
+    /// The testbed's incremental look at a file: its bytes from `from` on as reads see them,
+    /// with an identity that changes whenever bytes before the end may have changed since
+    /// (another file at the path, a truncate that cut, a crash, a flipped byte), so a reader
+    /// that saw the same identity before may keep what it read and take only the new bytes.
+    /// `None` if there is no file at `path`. Like [`SimStorage::inspect_dir`], it changes
+    /// nothing.
+    pub fn inspect_file_from(&self, path: &Path, from: u64) -> Option<FileLook> {
+        let mut disk = self.lock();
+        let generation = disk.generation;
+        let inode = disk.lookup(path).ok()?;
+        let file = disk.file_mut(inode)?;
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(file.current.len());
+        Some(FileLook {
+            identity: FileIdentity { generation, inode, rewrites: file.rewrites },
+            len: file.current.len() as u64,
+            bytes: file.current[start..].to_vec(),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Disk> {
@@ -541,6 +583,7 @@ impl FileInode {
         }
         self.current.truncate(len);
         self.pending.push(FileOp::Truncate { len });
+        self.rewrites += 1;
     }
 
     fn sync(&mut self) {
@@ -1201,5 +1244,33 @@ mod tests {
         let Inode::File(file) = &disk.inodes[&inode] else { panic!() };
         assert_eq!(file.durable_shared_len, 4);
         assert_eq!(file.durable_tail, b"456789");
+    }
+
+    #[test]
+    fn an_incremental_look_keeps_its_identity_until_bytes_before_the_end_change() {
+        let storage = SimStorage::new(3);
+        let path = Path::new("/log");
+        assert_eq!(storage.inspect_file_from(path, 0), None);
+        let mut file = storage.open(path, OpenMode::CreateNew).unwrap();
+        file.append(b"0123").unwrap();
+        let first = storage.inspect_file_from(path, 0).unwrap();
+        assert_eq!((first.len, &first.bytes[..]), (4, &b"0123"[..]));
+        file.append(b"45").unwrap();
+        let appended = storage.inspect_file_from(path, 4).unwrap();
+        assert_eq!((appended.identity, &appended.bytes[..]), (first.identity, &b"45"[..]));
+        assert_eq!(storage.inspect_file_from(path, 99).unwrap().bytes, b"");
+        // A truncate, even one the next appends grow past, changes the identity.
+        file.truncate(2).unwrap();
+        file.append(b"abcdef").unwrap();
+        let rewritten = storage.inspect_file_from(path, 6).unwrap();
+        assert_ne!(rewritten.identity, first.identity);
+        // So does a crash, even one that loses nothing.
+        storage.sync_dir(Path::new("/")).unwrap();
+        drop(file);
+        storage.crash(CrashMode::KeepPageCache);
+        let crashed = storage.inspect_file_from(path, 0).unwrap();
+        assert_ne!(crashed.identity, rewritten.identity);
+        assert_eq!(crashed.bytes, b"01abcdef");
+        assert_eq!(storage.stats().read_corruptions_injected, 0);
     }
 }

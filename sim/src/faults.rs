@@ -50,6 +50,9 @@ impl FaultInjector {
         };
         let report = node.disk.crash(mode);
         cluster.truth.lock().expect("ground truth lock").crashed(broker, cluster.now_ms());
+        if let Some(watch) = &cluster.watch {
+            watch.lock().expect("watch lock").crashed(broker, cluster.now_ms());
+        }
         cluster.broker_mut(broker).status = BrokerStatus::Crashed;
         format!("crash broker-{broker} ({kind:?}): {report}")
     }

@@ -30,6 +30,7 @@ pub mod shrink;
 pub mod swarm;
 pub mod trace;
 pub mod verdict;
+pub mod watch;
 pub mod workload;
 
 pub use disk::{CrashMode, CrashReport, DiskFaults, DiskStats, SimFile, SimStorage};

@@ -108,7 +108,15 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
             format!("consumer {} uses a group: consumer groups are not supported yet", consumer.id),
         );
     }
-    let mut cluster = SimCluster::start(&scenario.cluster, seed, started);
+    let producer_acks =
+        scenario.producers.iter().map(|p| (p.id.clone(), p.acks.as_i16())).collect();
+    let mut cluster = SimCluster::start(
+        &scenario.cluster,
+        seed,
+        started,
+        recorder.history.clone(),
+        producer_acks,
+    );
     let bootstrap = cluster.bootstrap_servers();
     let mut faults = FaultInjector::new(scenario.network.clone());
 
@@ -301,12 +309,29 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
                 .push(format!("the topics could not be described before the deadline: {why}")),
         }
     }
+    if let Some(watch) = &cluster.watch {
+        let mut watch = watch.lock().expect("watch lock");
+        watch.finish(recorder.now_ms());
+        recorder.trace(
+            "supervisor",
+            format!(
+                "replication invariants: {} observations checked, {} violations",
+                watch.observations(),
+                watch.violations().len()
+            ),
+        );
+    }
     recorder.trace("supervisor", "run over");
 
     // Judge.
     let history = recorder.history.lock().expect("history lock").clone();
     let check = check_history(&history);
     let mut truth = cluster.truth.lock().expect("ground truth lock").clone();
+    if let Some(watch) = &cluster.watch {
+        for violation in watch.lock().expect("watch lock").violations() {
+            truth.record(violation.clone());
+        }
+    }
     for violation in offsets_dense(&history, recorder.now_ms()) {
         truth.record(violation);
     }
@@ -579,7 +604,7 @@ fn brokers_of(target: &Target, cluster: &SimCluster) -> Vec<u32> {
         Target::AllBrokers => cluster.brokers.iter().map(|b| b.id).collect(),
         Target::Leader { topic, partition } => {
             let key = TopicPartitionKey { topic: topic.clone(), partition: *partition };
-            cluster.truth.lock().expect("ground truth lock").leader(&key).into_iter().collect()
+            cluster.leader(&key).into_iter().collect()
         }
         Target::Client(_) => Vec::new(),
     }

@@ -20,6 +20,7 @@
 //! single-node broker and never calls a peer); when the shutdown future completes, a
 //! clustered broker first asks the controller to move its leaderships away and keeps serving
 //! until it has (or [`CONTROLLED_SHUTDOWN_TIMEOUT`] passed); then a clean close of every log.
+//! For a testbed that passes [`Observers`]: what changed after each input.
 //!
 //! Invariants: a connection on a controller listener of a clustered node decodes with the
 //! controller's API table, every other connection (and every connection of a standalone
@@ -36,7 +37,7 @@ use crate::client::ClientConfig;
 use crate::config::BrokerConfig;
 use crate::protocol::versions::ListenerKind;
 use crate::protocol::{self, Decoded, Request};
-use crate::server::{Server, ServerError, ServerOutput};
+use crate::server::{Server, ServerError, ServerOutput, ServerSnapshot};
 use crate::storage::Storage;
 use bytes::Bytes;
 use kafka_protocol::messages::ResponseKind;
@@ -83,6 +84,20 @@ pub fn now_ms() -> i64 {
 /// truth. Production runs pass none.
 pub type Observer = std::sync::Arc<dyn Fn(&[ReplicaState]) + Send + Sync>;
 
+/// Called with a snapshot of the whole process ([`Server::observe`]: replicas, committed
+/// metadata, Raft view) whenever it differs from the last one: how the testbed watches a
+/// cluster. Called from the server task between two inputs, so it sees no half-done state.
+pub type SnapshotObserver = std::sync::Arc<dyn Fn(&ServerSnapshot) + Send + Sync>;
+
+/// Who watches a node. Production runs leave both empty (the default).
+#[derive(Clone, Default)]
+pub struct Observers {
+    /// Told every replica's state when one changes.
+    pub replicas: Option<Observer>,
+    /// Told the process's snapshot when it changes.
+    pub snapshots: Option<SnapshotObserver>,
+}
+
 /// The API table a listener serves: the controller's on a clustered node's controller
 /// listeners, the broker's everywhere else (a standalone node answers every listener as a
 /// broker, as the [`Server`] does).
@@ -124,6 +139,16 @@ pub async fn run_broker_observed<S: Storage>(
     shutdown: impl Future<Output = ()>,
     observer: Option<Observer>,
 ) -> Result<(), NodeError> {
+    run_node(config, storage, shutdown, Observers { replicas: observer, snapshots: None }).await
+}
+
+/// [`run_broker`], telling `observers` what changed after every input.
+pub async fn run_node<S: Storage>(
+    config: BrokerConfig,
+    storage: S,
+    shutdown: impl Future<Output = ()>,
+    observers: Observers,
+) -> Result<(), NodeError> {
     let seed = {
         use rand::Rng;
         madsim::rand::thread_rng().gen::<u64>()
@@ -154,6 +179,7 @@ pub async fn run_broker_observed<S: Storage>(
         BTreeMap::new();
     let mut next_token: RequestToken = 0;
     let mut observed: Vec<ReplicaState> = Vec::new();
+    let mut snapshot: Option<ServerSnapshot> = None;
     tokio::pin!(shutdown);
     // Set once `shutdown` completed: serve on until the controlled shutdown is done, or this.
     let mut stop_by: Option<tokio::time::Instant> = None;
@@ -171,11 +197,18 @@ pub async fn run_broker_observed<S: Storage>(
                 ServerOutput::Call(call) => peers.call(call),
             }
         }
-        if let Some(observer) = &observer {
+        if let Some(observer) = &observers.replicas {
             let states = server.replica_states();
             if states != observed {
                 observer(&states);
                 observed = states;
+            }
+        }
+        if let Some(observer) = &observers.snapshots {
+            let now = server.observe();
+            if snapshot.as_ref() != Some(&now) {
+                observer(&now);
+                snapshot = Some(now);
             }
         }
         if let Some(stop_by) = stop_by {

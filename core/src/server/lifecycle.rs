@@ -52,6 +52,8 @@ pub struct Lifecycle {
     stopping: bool,
     /// The controller answered `should_shut_down`: leadership has moved away.
     may_stop: bool,
+    /// A heartbeat of this incarnation was answered caught up (Kafka's initial catch-up).
+    caught_up: bool,
 }
 
 /// Reads (and removes, so a later crash is not mistaken for a clean stop) the broker epoch
@@ -115,6 +117,7 @@ impl Lifecycle {
             fenced: true,
             stopping: false,
             may_stop: false,
+            caught_up: false,
         }
     }
 
@@ -144,6 +147,13 @@ impl Lifecycle {
     /// Whether the controller last said this broker is fenced.
     pub fn is_fenced(&self) -> bool {
         self.fenced
+    }
+
+    /// Whether this process's registration was accepted and a heartbeat since answered that
+    /// its metadata caught up with the registration: Kafka's initial catch-up, before which a
+    /// broker acts on no metadata. Once true, it stays true.
+    pub fn has_caught_up(&self) -> bool {
+        self.caught_up
     }
 
     pub fn next_deadline_ms(&self) -> Option<i64> {
@@ -218,6 +228,10 @@ impl Lifecycle {
                     );
                 }
                 self.fenced = r.is_fenced;
+                if r.is_caught_up && !self.caught_up {
+                    tracing::info!("caught up with the metadata: the broker starts");
+                    self.caught_up = true;
+                }
                 if self.stopping && r.should_shut_down {
                     tracing::info!("controlled shutdown: the controller moved leadership away");
                     self.may_stop = true;

@@ -5,7 +5,8 @@
 //! Inputs: requests from clients and peers ([`Server::handle_request`], naming the listener
 //! they came in on), the results of the server's own calls ([`Server::handle_call_result`]),
 //! and the time ([`Server::handle_timeout`] at [`Server::next_deadline_ms`]). Outputs,
-//! drained with [`Server::poll_output`] after every input: responses and [`Call`]s.
+//! drained with [`Server::poll_output`] after every input: responses and [`Call`]s. Between
+//! inputs, [`Server::observe`] copies out what a testbed may watch ([`ServerSnapshot`]).
 //!
 //! Two modes:
 //! - **Standalone** (no `controller.quorum.voters`): the single-node [`Broker`] with its
@@ -30,9 +31,14 @@
 pub mod call;
 mod controller_role;
 mod lifecycle;
+mod observe;
 mod quorum;
 
 pub use call::{Call, CallFailed, CallId, CallResult, Lane, PeerAddress};
+pub use observe::{
+    BrokerSnapshot, MetadataSnapshot, PartitionSnapshot, RaftSnapshot, ReplicaSnapshot,
+    ServerSnapshot,
+};
 
 use crate::broker::{
     Broker, BrokerError, CallTarget, Output, PeerRequest, ReplicaState, RequestToken,
@@ -96,6 +102,9 @@ struct Clustered<S: Storage> {
     lifecycle: Option<Lifecycle>,
     /// The broker role, on nodes that have it.
     broker: Option<Broker<S>>,
+    /// The image has changed since the broker role last got it: it gets it once this
+    /// process's broker has caught up (see `pump`).
+    broker_image_stale: bool,
     /// The inter-broker listener's name, to find a leader's address in its registration.
     inter_broker_listener: String,
     pending_peer_requests: quorum::PendingPeerRequests,
@@ -370,6 +379,7 @@ impl<S: Storage> Clustered<S> {
             controller,
             lifecycle,
             broker,
+            broker_image_stale: true,
             inter_broker_listener,
             pending_peer_requests: quorum::PendingPeerRequests::default(),
             calls: BTreeMap::new(),
@@ -509,9 +519,22 @@ impl<S: Storage> Clustered<S> {
             let mut progress = self.drain_raft(next_call_id, outputs);
             if self.replay() {
                 progress = true;
+                self.broker_image_stale = true;
+            }
+            // The broker role acts on committed metadata only once this process registered
+            // and caught up with its registration, as Kafka's broker publishes metadata to its
+            // replica manager only after its initial catch-up. Its local copy of the metadata
+            // log may still name it leader from before a crash: a quick reboot that lost its
+            // unflushed tail would lead again at the old leader epoch, and its followers would
+            // truncate committed records to match it. The controller refuses the new
+            // incarnation while the old session is live, and fences the old one first.
+            let started = self.lifecycle.as_ref().is_none_or(Lifecycle::has_caught_up);
+            if self.broker_image_stale && started {
                 if let Some(broker) = &mut self.broker {
                     broker.apply_image(now_ms, &self.image);
+                    progress = true;
                 }
+                self.broker_image_stale = false;
             }
             if let Some(controller) = &mut self.controller {
                 progress |= controller.step(

@@ -564,3 +564,47 @@ fn a_follower_that_stops_fetching_leaves_the_isr_after_the_lag_time_and_rejoins_
     let offsets = cluster.replica_offsets("orders");
     assert!(offsets.values().all(|&o| o == (6, 6)), "every replica has all 6: {offsets:?}");
 }
+
+#[test]
+fn a_leader_rebooted_before_its_session_expires_never_leads_at_its_old_epoch() {
+    // The metadata a quick reboot replays from its own disk still names it leader. Acting on
+    // it would lead at the old leader epoch with whatever log survived the crash (the
+    // simulation's quick-reboot-power-loss scenario lost acknowledged records that way).
+    let mut cluster = Cluster::combined(3);
+    cluster.run_for(5_000);
+    let ResponseKind::CreateTopics(created) =
+        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
+    else {
+        panic!("a create-topics answer")
+    };
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    cluster.run_for(1_000);
+    let (leader, replicas, _) = cluster.describe(1, "orders", 0);
+    assert_eq!(cluster.produce(leader, "orders", 2), (0, 0));
+
+    let epoch = cluster.server(leader).replica_states()[0].leader_epoch;
+    cluster.crash(leader);
+    cluster.run_for(100);
+    cluster.restart(leader);
+    // Its old session expires, the controller fences it and moves leadership; then its new
+    // incarnation registers, catches up and follows. Meanwhile it never leads at the old
+    // epoch.
+    for _ in 0..100 {
+        cluster.run_for(100);
+        let states = cluster.server(leader).replica_states();
+        assert!(
+            states.iter().all(|s| !s.is_leader || s.leader_epoch > epoch),
+            "the rebooted broker leads at the old epoch {epoch:?} at {} ms: {states:?}",
+            cluster.now_ms - START_MS
+        );
+    }
+    let survivor = replicas.iter().copied().find(|&r| r != leader).expect("a follower");
+    let (new_leader, _, _) = cluster.describe(survivor, "orders", 0);
+    assert!(new_leader > 0 && new_leader != leader, "new leader {new_leader}");
+    assert_eq!(cluster.produce(new_leader, "orders", 1), (0, 2));
+    cluster.run_for(8_000);
+    let (_, _, isr) = cluster.describe(survivor, "orders", 0);
+    assert_eq!(isr.len(), 3, "the ISR healed: {isr:?}");
+    let offsets = cluster.replica_offsets("orders");
+    assert!(offsets.values().all(|&o| o == (3, 3)), "every replica has all 3: {offsets:?}");
+}
