@@ -127,12 +127,14 @@ pub fn broker_config(spec: &ClusterSpec, id: u32) -> BrokerConfig {
 impl SimCluster {
     /// Starts every broker. Each disk is seeded from the run's seed and the broker id. A
     /// cluster's brokers are watched ([`ClusterWatch`]): acknowledged sends are taken from
-    /// `history`, with each producer's `acks` from `producer_acks`.
+    /// `history`, with each producer's `acks` from `producer_acks`, and the high watermarks
+    /// clients were answered from `client_hws`.
     pub fn start(
         spec: &ClusterSpec,
         seed: u64,
         started: tokio::time::Instant,
         history: Arc<Mutex<History>>,
+        client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
         producer_acks: BTreeMap<String, i16>,
     ) -> SimCluster {
         let handle = Handle::current();
@@ -145,6 +147,7 @@ impl SimCluster {
                 disks.clone(),
                 Path::new(LOG_DIR),
                 history,
+                client_hws,
                 producer_acks,
             )))
         });

@@ -7,7 +7,8 @@
 //! view of `__cluster_metadata-0`) and calls [`ReplicationInvariants::observe`]. Between
 //! observations it reports acknowledged sends ([`ReplicationInvariants::record_ack`]) and the
 //! high watermarks clients were answered ([`ReplicationInvariants::record_client_hw`]).
-//! Outputs: [`Violation`]s, each named by a property of [`REPLICATION_PROPERTIES`] with a
+//! Outputs: [`Violation`]s, each named by a property of [`REPLICATION_PROPERTIES`] (part of
+//! `PROPERTIES`: a cluster run is judged by them, `crate::watch` feeds them) with a
 //! one-sentence explanation naming brokers, the partition, offsets and epochs.
 //!
 //! Ghost state kept across observations (bookkeeping no broker has): per partition the

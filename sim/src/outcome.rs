@@ -47,6 +47,10 @@ pub struct RunOutcome {
     /// When the safety phase ended and the liveness phase began (simulated ms); `None` when
     /// the scenario disables the liveness phase or the run could not be judged.
     pub liveness_start_ms: Option<u64>,
+    /// How many observations of the cluster the replication invariants checked; `None` when
+    /// the run had one standalone broker (no cluster to observe) or could not be judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication_observations: Option<u64>,
 }
 
 /// One action the runner took: a scenario step, or the liveness phase healing a fault.
@@ -148,6 +152,7 @@ impl RunOutcome {
             metrics: BTreeMap::new(),
             admin: Vec::new(),
             liveness_start_ms: None,
+            replication_observations: None,
         }
     }
 }

@@ -135,17 +135,7 @@ pub const PROPERTIES: &[Property] = &[
         kind: Invariant,
         meaning: "ListOffsets answers the leader's log start offset (earliest) and high watermark (latest)",
     },
-    Property {
-        name: "liveness",
-        kind: Liveness,
-        meaning: "after healing, every acknowledged record became readable before the deadline",
-    },
-];
-
-/// The runtime invariants of a replicated cluster ([`crate::invariants`], anomalies.md §4.4),
-/// in report order. They join [`PROPERTIES`] when the cluster simulation feeds the checker
-/// its observations; until then no run evaluates them, so no report may list them as held.
-pub const REPLICATION_PROPERTIES: &[Property] = &[
+    // The replication invariants ([`crate::invariants`]): judged in cluster runs only.
     Property {
         name: "log-matching",
         kind: Invariant,
@@ -211,7 +201,23 @@ pub const REPLICATION_PROPERTIES: &[Property] = &[
         kind: Invariant,
         meaning: "no two KRaft nodes lead, or are believed to lead, the same epoch",
     },
+    Property {
+        name: "liveness",
+        kind: Liveness,
+        meaning: "after healing, every acknowledged record became readable before the deadline",
+    },
 ];
+
+/// Where the replication invariants start in [`PROPERTIES`], and how many there are.
+const REPLICATION_START: usize = 23;
+const REPLICATION_COUNT: usize = 13;
+
+/// The runtime invariants of a replicated cluster ([`crate::invariants`], anomalies.md §4.4),
+/// in report order: the part of [`PROPERTIES`] from `log-matching` to
+/// `raft-election-safety`. A cluster run checks them on every observation of the cluster
+/// (`crate::watch`); a run of one standalone broker cannot, and reports them n/a.
+pub const REPLICATION_PROPERTIES: &[Property] =
+    PROPERTIES.split_at(REPLICATION_START).1.split_at(REPLICATION_COUNT).0;
 
 /// The property with this name.
 pub fn property(name: &str) -> Option<&'static Property> {
@@ -260,3 +266,23 @@ pub const END_METRICS: &[(&str, &str)] = &[
     ("listed_earliest", "the earliest offset the last answered list-offsets step got"),
     ("listed_latest", "the latest offset the last answered list-offsets step got"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replication_invariants_are_a_run_of_properties() {
+        let names: Vec<&str> = REPLICATION_PROPERTIES.iter().map(|p| p.name).collect();
+        assert_eq!(names.first(), Some(&"log-matching"));
+        assert_eq!(names.last(), Some(&"raft-election-safety"));
+        assert!(REPLICATION_PROPERTIES.iter().all(|p| p.kind == PropertyKind::Invariant));
+        let before = &PROPERTIES[REPLICATION_START - 1];
+        let after = &PROPERTIES[REPLICATION_START + REPLICATION_COUNT];
+        assert_eq!((before.name, after.name), ("list-offsets-match", "liveness"));
+        let mut all: Vec<&str> = PROPERTIES.iter().map(|p| p.name).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), PROPERTIES.len(), "property names are unique");
+    }
+}

@@ -115,6 +115,7 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         seed,
         started,
         recorder.history.clone(),
+        recorder.client_hws.clone(),
         producer_acks,
     );
     let bootstrap = cluster.bootstrap_servers();
@@ -315,8 +316,10 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         recorder.trace(
             "supervisor",
             format!(
-                "replication invariants: {} observations checked, {} violations",
+                "replication invariants: {} observations checked, {} committed records, {} client high watermarks, {} violations",
                 watch.observations(),
+                watch.committed_records(),
+                watch.client_high_watermarks(),
                 watch.violations().len()
             ),
         );
@@ -402,6 +405,10 @@ async fn supervise(scenario: Scenario, seed: u64) -> RunOutcome {
         metrics: metrics.into_iter().map(|(name, value)| (name.to_string(), value)).collect(),
         admin,
         liveness_start_ms,
+        replication_observations: cluster
+            .watch
+            .as_ref()
+            .map(|w| w.lock().expect("watch lock").observations()),
     }
 }
 

@@ -21,7 +21,8 @@
 //!   at most that);
 //! - every running broker's Raft view.
 //!
-//! Acknowledged sends are taken from the history at each observation and given to the
+//! The high watermarks clients were answered are taken at each observation too
+//! (`client-hw-monotonic`). Acknowledged sends are taken from the history at each observation and given to the
 //! checker identified by the CRC of the batch that held the acknowledged value at its offset
 //! when the watch first read it (the watch reads a leader's disk right after the append, and
 //! a broker acknowledges only after appending, so the batch was seen before its ack). An
@@ -79,6 +80,9 @@ pub struct ClusterWatch {
     history: Arc<Mutex<History>>,
     /// Operations of the history already looked at.
     history_seen: usize,
+    /// High watermarks clients were answered, and how many were looked at.
+    client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
+    client_hws_seen: usize,
     /// `acks` of every producer, by id.
     producer_acks: BTreeMap<String, i16>,
     /// Every (value name, batch CRC) seen at each offset of each partition.
@@ -93,6 +97,7 @@ impl ClusterWatch {
         disks: Vec<(u32, SimStorage)>,
         log_dir: &Path,
         history: Arc<Mutex<History>>,
+        client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
         producer_acks: BTreeMap<String, i16>,
     ) -> ClusterWatch {
         let nodes = disks
@@ -115,6 +120,8 @@ impl ClusterWatch {
             violations: Vec::new(),
             history,
             history_seen: 0,
+            client_hws,
+            client_hws_seen: 0,
             producer_acks,
             values: BTreeMap::new(),
             observations: 0,
@@ -160,6 +167,16 @@ impl ClusterWatch {
         self.observations
     }
 
+    /// How many committed acknowledged records the checker holds the cluster to.
+    pub fn committed_records(&self) -> usize {
+        self.invariants.committed_records()
+    }
+
+    /// How many high watermarks clients were answered (each change counted once) were checked.
+    pub fn client_high_watermarks(&self) -> usize {
+        self.client_hws_seen
+    }
+
     /// The leader of a partition in the committed metadata (the controller view), if it has
     /// one.
     pub fn leader(&self, key: &TopicPartitionKey) -> Option<u32> {
@@ -203,6 +220,7 @@ impl ClusterWatch {
         }
         let replicas = self.replica_views();
         self.take_acks();
+        self.take_client_hws();
         let Some(controller) = self.controller_view() else { return };
         let raft = self
             .nodes
@@ -362,6 +380,20 @@ impl ClusterWatch {
                 acks,
                 isr_at_least_min,
             });
+        }
+    }
+
+    /// Checks every high watermark clients were answered since the last look.
+    fn take_client_hws(&mut self) {
+        let client_hws = self.client_hws.clone();
+        let client_hws = client_hws.lock().expect("client hws lock");
+        let new = &client_hws[self.client_hws_seen.min(client_hws.len())..];
+        self.client_hws_seen = client_hws.len();
+        for (at_ms, tp, hw) in new {
+            let at_ms = i64::try_from(*at_ms).unwrap_or(i64::MAX);
+            if let Some(v) = self.invariants.record_client_hw(at_ms, &tp.topic, tp.partition, *hw) {
+                self.violations.push(v.to_ground_truth());
+            }
         }
     }
 
@@ -576,7 +608,7 @@ mod tests {
     fn watch(disks: &[&SimStorage], history: &Arc<Mutex<History>>) -> ClusterWatch {
         let disks = disks.iter().enumerate().map(|(i, d)| (i as u32 + 1, (*d).clone())).collect();
         let acks = BTreeMap::from([("p1".to_string(), -1)]);
-        ClusterWatch::new(disks, Path::new(LOG_DIR), history.clone(), acks)
+        ClusterWatch::new(disks, Path::new(LOG_DIR), history.clone(), Arc::default(), acks)
     }
 
     fn names(watch: &ClusterWatch) -> Vec<&'static str> {

@@ -121,8 +121,9 @@ const LIVENESS: &str = "liveness";
 const OFFSETS_DENSE: &str = "offsets-dense";
 
 /// Properties the run could not observe, with why: those the history model cannot express
-/// ([`check::NOT_APPLICABLE`]), and, when the liveness phase was off, those judged by its
-/// final read. Reports print them "n/a".
+/// ([`check::NOT_APPLICABLE`]); when the liveness phase was off, those judged by its final
+/// read; and when the run had one standalone broker, the replication invariants (they check
+/// observations of a cluster). Reports print them "n/a".
 pub fn not_applicable(outcome: &RunOutcome) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> =
         check::NOT_APPLICABLE.iter().map(|(p, why)| (*p, (*why).to_string())).collect();
@@ -131,6 +132,13 @@ pub fn not_applicable(outcome: &RunOutcome) -> Vec<(&'static str, String)> {
         let why = "the liveness phase is disabled, so there is no final read after healing";
         for property in [MISSING_AT_END, OFFSETS_DENSE, LIVENESS] {
             out.push((property, why.to_string()));
+        }
+    }
+    if judged && outcome.replication_observations.is_none() {
+        let why = "one standalone broker: the replication invariants check a cluster's replicas, \
+                   metadata and quorum";
+        for property in crate::properties::REPLICATION_PROPERTIES {
+            out.push((property.name, why.to_string()));
         }
     }
     out

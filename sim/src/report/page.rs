@@ -403,8 +403,10 @@ fn property_table(out: &mut String, outcome: &RunOutcome) {
         put!(out, "| {} | {kind} | {rule} | {count} | {met} |", result.property);
     }
     put!(out);
-    for (property, why) in &not_applicable {
-        put!(out, "- n/a: `{property}`: {why}.");
+    // One line per reason: properties n/a for the same reason are listed together.
+    for group in not_applicable.chunk_by(|a, b| a.1 == b.1) {
+        let names: Vec<String> = group.iter().map(|(p, _)| format!("`{p}`")).collect();
+        put!(out, "- n/a: {}: {}.", names.join(", "), group[0].1);
     }
     put!(out);
 }

@@ -531,6 +531,7 @@ fn fake_run(scenario: &Scenario, seed: u64, lost: i64, duplicated: i64) -> RunOu
         metrics: BTreeMap::new(),
         admin: Vec::new(),
         liveness_start_ms,
+        replication_observations: (scenario.cluster.brokers > 1).then_some(100),
     }
 }
 
@@ -674,6 +675,20 @@ fn liveness_off_makes_final_read_properties_not_applicable() {
     let page = scenario_page(&scenario, &run);
     assert!(page.contains("| missing-at-end | invariant | must hold | n/a | n/a |"), "{page}");
     assert!(page.contains("| int-send-skip | anomaly | must hold | n/a | n/a |"), "{page}");
+}
+
+#[test]
+fn a_standalone_run_reports_the_replication_invariants_not_applicable() {
+    let scenario = steady();
+    let run = fake_run(&scenario, 1, 0, 0);
+    assert_eq!(run.replication_observations, None);
+    let na: Vec<&str> = not_applicable(&run).into_iter().map(|(p, _)| p).collect();
+    let mut expected = vec!["int-send-skip"];
+    expected.extend(crate::properties::REPLICATION_PROPERTIES.iter().map(|p| p.name));
+    assert_eq!(na, expected);
+    let page = scenario_page(&scenario, &run);
+    assert!(page.contains("| log-matching | invariant | must hold | n/a | n/a |"), "{page}");
+    assert!(page.contains("- n/a: `log-matching`, `leader-completeness`, "), "{page}");
 }
 
 #[test]

@@ -141,7 +141,11 @@ pub async fn run(
             seek(&mut consumer, &spec, &tps, partition, to, &recorder).await;
         }
         let invocation = recorder.invoke(&spec.id);
-        match consumer.poll(Duration::from_millis(spec.poll_timeout_ms)).await {
+        let polled = consumer.poll(Duration::from_millis(spec.poll_timeout_ms)).await;
+        if polled.is_ok() {
+            record_high_watermarks(&consumer, &tps, &recorder);
+        }
+        match polled {
             Ok(records) if records.is_empty() => {}
             Ok(records) => recorder.record(
                 &spec.id,
@@ -157,6 +161,15 @@ pub async fn run(
         }
     }
     consumer.close();
+}
+
+/// The high watermarks the consumer's fetches were answered, for `client-hw-monotonic`.
+fn record_high_watermarks(consumer: &Consumer, tps: &[TopicPartition], recorder: &Recorder) {
+    for tp in tps {
+        if let Some(high_watermark) = consumer.high_watermark(tp) {
+            recorder.record_client_hw(TopicPartitionKey::from(tp), high_watermark);
+        }
+    }
 }
 
 /// Seeks `partition` (or every assigned partition) and records the new positions as an
@@ -317,6 +330,7 @@ async fn read_partition_to_end(
                 let invocation = recorder.invoke(process);
                 let records =
                     consumer.poll(Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
+                record_high_watermarks(&consumer, std::slice::from_ref(tp), recorder);
                 if let Some(first) = records.first().filter(|r| r.offset != position) {
                     return Err(format!(
                         "asked for offset {position}, got {} first: reading again",

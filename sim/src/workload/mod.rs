@@ -12,7 +12,9 @@
 pub mod consumer;
 pub mod producer;
 
-use crate::history::{AdminKind, AdminOp, History, Invocation, Op, OpKind, Outcome};
+use crate::history::{
+    AdminKind, AdminOp, History, Invocation, Op, OpKind, Outcome, TopicPartitionKey,
+};
 use crate::scenario::{ProducerSpec, Timestamps};
 use crate::trace::Trace;
 use odradek::client::{ClientError, ErrorCode};
@@ -53,6 +55,9 @@ pub struct Recorder {
     pub trace: Arc<Mutex<Trace>>,
     /// Per process, the index its next invocation gets.
     invocations: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+    /// High watermarks clients were answered, each when it changed: (time, partition, hw),
+    /// in the order answered (what `client-hw-monotonic` checks in a cluster run).
+    pub client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
     pub started: tokio::time::Instant,
 }
 
@@ -64,7 +69,19 @@ impl Recorder {
             counters: Arc::default(),
             trace: Arc::new(Mutex::new(Trace::new())),
             invocations: Arc::default(),
+            client_hws: Arc::default(),
             started,
+        }
+    }
+
+    /// A client was answered high watermark `high_watermark` for `partition`; kept when it
+    /// differs from the last one any client was answered for it.
+    pub fn record_client_hw(&self, partition: TopicPartitionKey, high_watermark: i64) {
+        let now = self.now_ms();
+        let mut hws = self.client_hws.lock().expect("client hws lock");
+        let last = hws.iter().rev().find(|(_, p, _)| *p == partition).map(|(_, _, hw)| *hw);
+        if last != Some(high_watermark) {
+            hws.push((now, partition, high_watermark));
         }
     }
 
