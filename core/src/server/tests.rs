@@ -40,15 +40,23 @@ struct Cluster {
     next_token: RequestToken,
 }
 
+/// A broker listens for clients on 9000 + id, a controller for the quorum on 9100 + id.
+fn listeners(id: i32, roles: &str) -> String {
+    let broker = format!("PLAINTEXT://127.0.0.1:{}", 9000 + id);
+    let controller = format!("CONTROLLER://127.0.0.1:{}", 9100 + id);
+    match roles {
+        "broker" => broker,
+        "controller" => controller,
+        _ => format!("{broker},{controller}"),
+    }
+}
+
 fn node_config(id: i32, voters: &str, roles: &str, dir: &std::path::Path) -> BrokerConfig {
     let entries = [
         ("node.id", id.to_string()),
         ("process.roles", roles.to_string()),
         ("controller.quorum.voters", voters.to_string()),
-        (
-            "listeners",
-            format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", 9000 + id, 9100 + id),
-        ),
+        ("listeners", listeners(id, roles)),
         ("log.dirs", dir.display().to_string()),
         ("broker.session.timeout.ms", "3000".to_string()),
         ("broker.heartbeat.interval.ms", "500".to_string()),
@@ -63,13 +71,20 @@ fn node_config(id: i32, voters: &str, roles: &str, dir: &std::path::Path) -> Bro
 impl Cluster {
     /// `n` combined nodes (broker,controller), all voters.
     fn combined(n: i32) -> Cluster {
-        let voters: Vec<String> =
-            (1..=n).map(|id| format!("{id}@127.0.0.1:{}", 9100 + id)).collect();
+        Cluster::with_roles(&vec!["broker,controller"; n as usize])
+    }
+
+    /// Nodes 1.. with these `process.roles`; every node with the controller role is a voter.
+    fn with_roles(roles: &[&str]) -> Cluster {
+        let voters: Vec<String> = (1..=roles.len() as i32)
+            .filter(|&id| roles[id as usize - 1].contains("controller"))
+            .map(|id| format!("{id}@127.0.0.1:{}", 9100 + id))
+            .collect();
         let voters = voters.join(",");
         let mut nodes = BTreeMap::new();
-        for id in 1..=n {
+        for (id, roles) in (1..).zip(roles) {
             let dir = tempfile::tempdir().expect("tempdir");
-            let config = node_config(id, &voters, "broker,controller", dir.path());
+            let config = node_config(id, &voters, roles, dir.path());
             let server = Server::open(config.clone(), FileStorage::new(), START_MS, id as u64)
                 .expect("open");
             nodes.insert(id, Node { _dir: dir, server: Some(server), config });
@@ -607,4 +622,46 @@ fn a_leader_rebooted_before_its_session_expires_never_leads_at_its_old_epoch() {
     assert_eq!(isr.len(), 3, "the ISR healed: {isr:?}");
     let offsets = cluster.replica_offsets("orders");
     assert!(offsets.values().all(|&o| o == (3, 3)), "every replica has all 3: {offsets:?}");
+}
+
+#[test]
+fn separate_controllers_and_brokers_form_a_cluster_that_replicates() {
+    // Setup: three controller-only voters (nodes 1-3) and three broker-only observers
+    // (nodes 4-6); a replicated topic can live only on the brokers.
+    let mut cluster = Cluster::with_roles(&[
+        "controller",
+        "controller",
+        "controller",
+        "broker",
+        "broker",
+        "broker",
+    ]);
+    cluster.run_for(5_000);
+    assert_eq!(cluster.active_controllers().len(), 1);
+    assert!(cluster.active_controllers()[0] <= 3, "a controller node is the active controller");
+    assert_eq!(cluster.unfenced_brokers(4), vec![4, 5, 6], "only broker nodes register");
+    let ResponseKind::CreateTopics(created) =
+        cluster.client(4, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
+    else {
+        panic!("a create-topics answer")
+    };
+    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+    cluster.run_for(1_000);
+    let (leader, mut replicas, isr) = cluster.describe(5, "orders", 0);
+    replicas.sort_unstable();
+    assert_eq!(replicas, vec![4, 5, 6]);
+    assert_eq!(isr.len(), 3);
+    assert_eq!(cluster.produce(leader, "orders", 3), (0, 0));
+    cluster.run_for(1_000);
+    let offsets = cluster.replica_offsets("orders");
+    assert_eq!(offsets.keys().copied().collect::<Vec<_>>(), vec![4, 5, 6]);
+    assert!(offsets.values().all(|&o| o == (3, 3)), "every replica has all 3: {offsets:?}");
+
+    // The active controller dies: another controller takes over, and the brokers carry on.
+    let controller = cluster.active_controllers()[0];
+    cluster.crash(controller);
+    cluster.run_for(6_000);
+    let active = cluster.active_controllers();
+    assert!(active.len() == 1 && active[0] != controller, "a new controller: {active:?}");
+    assert_eq!(cluster.produce(leader, "orders", 2), (0, 3));
 }
