@@ -49,6 +49,16 @@ fn topic_name<S: Storage>(
     }
 }
 
+/// A partition's answer before anything is known: no offsets (-1), no records.
+fn unanswered(partition: i32) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(Bytes::new()))
+}
+
 /// The follower a fetch comes from, if it names one.
 fn follower_id(version: i16, request: &FetchRequest) -> Option<i32> {
     let id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
@@ -160,12 +170,7 @@ impl<S: Storage> Broker<S> {
             let name = topic_name(self, version, topic);
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for asked in &topic.partitions {
-                let mut data = PartitionData::default()
-                    .with_partition_index(asked.partition)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
-                    .with_records(Some(Bytes::new()));
+                let mut data = unanswered(asked.partition);
                 let fetch = FollowerFetch {
                     replica_id,
                     replica_broker_epoch: broker_epoch,
@@ -252,12 +257,7 @@ impl<S: Storage> Broker<S> {
             let name = name.as_str();
             let mut partitions = Vec::with_capacity(topic.partitions.len());
             for fetch in &topic.partitions {
-                let mut data = PartitionData::default()
-                    .with_partition_index(fetch.partition)
-                    .with_high_watermark(-1)
-                    .with_last_stable_offset(-1)
-                    .with_log_start_offset(-1)
-                    .with_records(Some(Bytes::new()));
+                let mut data = unanswered(fetch.partition);
                 let outcome = match self.leader_partition(name, fetch.partition) {
                     Err(code) => Err(code),
                     Ok(partition)

@@ -627,10 +627,12 @@ impl<S: Storage> Broker<S> {
                 }
             }
         }
-        let image = self.metadata.image().clone();
         for ((topic_id, index), answer) in answers {
-            let Some(topic) = image.topic_by_id(&topic_id) else { continue };
-            let Some(partition) = self.partition_mut(&topic.name, index) else { continue };
+            let image = self.metadata.image();
+            let Some(name) = image.topic_by_id(&topic_id).map(|t| t.name.clone()) else {
+                continue;
+            };
+            let Some(partition) = self.partition_mut(&name, index) else { continue };
             let answer = answer.map(|mut state| {
                 // The answer names the ISR; the replicas are the partition's own.
                 state.replicas = partition.replicas().to_vec();

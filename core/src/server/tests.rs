@@ -425,6 +425,18 @@ fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> Re
 }
 
 impl Cluster {
+    /// Creates `orders` (one partition, replication factor 3, min.insync.replicas=2) through
+    /// node `via`'s broker listener, and lets the replicas take their roles.
+    fn create_orders(&mut self, via: i32) {
+        let ResponseKind::CreateTopics(created) =
+            self.client(via, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
+        else {
+            panic!("a create-topics answer")
+        };
+        assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
+        self.run_for(1_000);
+    }
+
     /// (leader, replicas, isr) of `topic`-`partition` as node `id` tells a client.
     fn describe(&mut self, id: i32, topic: &str, partition: i32) -> (i32, Vec<i32>, Vec<i32>) {
         let ResponseKind::Metadata(m) = self.client(id, ApiKey::Metadata, 12, metadata_request())
@@ -475,13 +487,7 @@ fn acks_all_writes_reach_every_replica_and_survive_the_leader_crashing() {
     // (forwarded to the active controller).
     let mut cluster = Cluster::combined(3);
     cluster.run_for(5_000);
-    let ResponseKind::CreateTopics(created) =
-        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
-    else {
-        panic!("a create-topics answer")
-    };
-    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
-    cluster.run_for(1_000);
+    cluster.create_orders(1);
     let (leader, replicas, isr) = cluster.describe(1, "orders", 0);
     assert_eq!((replicas.len(), isr.len()), (3, 3), "replicas {replicas:?} isr {isr:?}");
     assert!(leader > 0);
@@ -524,13 +530,7 @@ fn a_controlled_shutdown_moves_leadership_away_before_the_node_stops() {
     // Setup: three combined nodes, settled; a replicated topic; then its leader asks to stop.
     let mut cluster = Cluster::combined(3);
     cluster.run_for(5_000);
-    let ResponseKind::CreateTopics(created) =
-        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
-    else {
-        panic!("a create-topics answer")
-    };
-    assert_eq!(created.topics[0].error_code, 0);
-    cluster.run_for(1_000);
+    cluster.create_orders(1);
     let (leader, _, _) = cluster.describe(1, "orders", 0);
     let now_ms = cluster.now_ms;
     let server = cluster.nodes.get_mut(&leader).and_then(|n| n.server.as_mut()).expect("up");
@@ -553,13 +553,7 @@ fn a_follower_that_stops_fetching_leaves_the_isr_after_the_lag_time_and_rejoins_
     // follower's replica fetches fail while its heartbeats go on (it stays unfenced).
     let mut cluster = Cluster::combined(3);
     cluster.run_for(5_000);
-    let ResponseKind::CreateTopics(created) =
-        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
-    else {
-        panic!("a create-topics answer")
-    };
-    assert_eq!(created.topics[0].error_code, 0);
-    cluster.run_for(1_000);
+    cluster.create_orders(1);
     let (leader, replicas, _) = cluster.describe(1, "orders", 0);
     let laggard = replicas.iter().copied().find(|&r| r != leader).expect("a follower");
     cluster.cut_off_replication.insert(laggard);
@@ -587,13 +581,7 @@ fn a_leader_rebooted_before_its_session_expires_never_leads_at_its_old_epoch() {
     // simulation's quick-reboot-power-loss scenario lost acknowledged records that way).
     let mut cluster = Cluster::combined(3);
     cluster.run_for(5_000);
-    let ResponseKind::CreateTopics(created) =
-        cluster.client(1, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
-    else {
-        panic!("a create-topics answer")
-    };
-    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
-    cluster.run_for(1_000);
+    cluster.create_orders(1);
     let (leader, replicas, _) = cluster.describe(1, "orders", 0);
     assert_eq!(cluster.produce(leader, "orders", 2), (0, 0));
 
@@ -640,13 +628,7 @@ fn separate_controllers_and_brokers_form_a_cluster_that_replicates() {
     assert_eq!(cluster.active_controllers().len(), 1);
     assert!(cluster.active_controllers()[0] <= 3, "a controller node is the active controller");
     assert_eq!(cluster.unfenced_brokers(4), vec![4, 5, 6], "only broker nodes register");
-    let ResponseKind::CreateTopics(created) =
-        cluster.client(4, ApiKey::CreateTopics, 7, create_topic_request("orders", 1, 3, "2"))
-    else {
-        panic!("a create-topics answer")
-    };
-    assert_eq!(created.topics[0].error_code, 0, "{:?}", created.topics[0].error_message);
-    cluster.run_for(1_000);
+    cluster.create_orders(4);
     let (leader, mut replicas, isr) = cluster.describe(5, "orders", 0);
     replicas.sort_unstable();
     assert_eq!(replicas, vec![4, 5, 6]);
