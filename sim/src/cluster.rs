@@ -10,6 +10,7 @@ use crate::ground_truth::GroundTruth;
 use crate::history::{History, TopicPartitionKey};
 use crate::scenario::ClusterSpec;
 use crate::watch::ClusterWatch;
+use crate::workload::ClientHw;
 use crate::SimStorage;
 use madsim::runtime::{Handle, NodeHandle};
 use madsim::task::NodeId;
@@ -134,7 +135,7 @@ impl SimCluster {
         seed: u64,
         started: tokio::time::Instant,
         history: Arc<Mutex<History>>,
-        client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
+        client_hws: Arc<Mutex<Vec<ClientHw>>>,
         producer_acks: BTreeMap<String, i16>,
     ) -> SimCluster {
         let handle = Handle::current();

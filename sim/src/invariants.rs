@@ -33,7 +33,7 @@
 //!   least the true high watermark (Vanlightly's LeaderCandidateCompleteness: an unclean
 //!   replica is excused until the controller has seen it restart; if it is then still an
 //!   unfenced candidate, as without broker-epoch fencing, R10 and R12, the check fires).
-//! - I7 (`client-hw-monotonic`): the high watermark clients are answered never goes back.
+//! - I7 (`client-hw-monotonic`): the high watermark a client is answered never goes back.
 //! - `leader-in-isr`, `isr-in-replicas` (ISR and ELR ⊆ replicas), `isr-elr-disjoint`,
 //!   `no-fenced-in-isr`: the controller's partition records are well formed.
 //! - `epochs-monotonic`: a partition's leader epoch and partition epoch never decrease, and
@@ -262,7 +262,8 @@ struct PartitionGhost {
     true_hwm: Option<Highest<i64>>,
     leader_epoch: Option<Highest<i32>>,
     partition_epoch: Option<Highest<i32>>,
-    client_hw: Option<Highest<i64>>,
+    /// The highest high watermark each client was answered.
+    client_hw: BTreeMap<String, Highest<i64>>,
     /// As of the last observation that showed the partition.
     unclean_election_enabled: bool,
 }
@@ -378,27 +379,32 @@ impl ReplicationInvariants {
         }
     }
 
-    /// A client (consumer fetch or ListOffsets) was answered high watermark `high_watermark`
-    /// for the partition. I7: it must not be below one answered before.
+    /// Client `client` (a consumer's fetches, or ListOffsets) was answered high watermark
+    /// `high_watermark` for the partition, in the order it was answered. I7: it must not be
+    /// below one this client was answered before. Each client is held to its own answers:
+    /// answers to different clients come over different connections, so the order they are
+    /// recorded in is not the order the leader gave them (a consumer that polls from its
+    /// buffer reports a high watermark older than another consumer's fresh one).
     pub fn record_client_hw(
         &mut self,
         at_ms: i64,
+        client: &str,
         topic: &str,
         partition: i32,
         high_watermark: i64,
     ) -> Option<Violation> {
         let key = (topic.to_owned(), partition);
         let ghost = self.partitions.entry(key.clone()).or_default();
-        match &ghost.client_hw {
+        let property = if ghost.unclean_election_enabled {
+            UNCLEAN_ELECTION_LOSS
+        } else {
+            CLIENT_HW_MONOTONIC
+        };
+        match ghost.client_hw.get(client) {
             Some(highest) if high_watermark < highest.value => {
-                let property = if ghost.unclean_election_enabled {
-                    UNCLEAN_ELECTION_LOSS
-                } else {
-                    CLIENT_HW_MONOTONIC
-                };
                 let explanation = format!(
-                    "a client was answered high watermark {high_watermark} for {}, below {} \
-                     answered {}",
+                    "client {client} was answered high watermark {high_watermark} for {}, below \
+                     {} it was answered {}",
                     tp_name(&key),
                     highest.value,
                     highest.source
@@ -408,8 +414,8 @@ impl ReplicationInvariants {
             }
             Some(highest) if high_watermark == highest.value => None,
             _ => {
-                ghost.client_hw =
-                    Some(Highest { value: high_watermark, source: format!("at t={at_ms}ms") });
+                let highest = Highest { value: high_watermark, source: format!("at t={at_ms}ms") };
+                ghost.client_hw.insert(client.to_owned(), highest);
                 None
             }
         }

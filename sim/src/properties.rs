@@ -159,7 +159,7 @@ pub const PROPERTIES: &[Property] = &[
     Property {
         name: "client-hw-monotonic",
         kind: Invariant,
-        meaning: "the high watermark clients are answered for a partition never goes backwards",
+        meaning: "the high watermark a client is answered for a partition never goes backwards",
     },
     Property {
         name: "unclean-election-loss",

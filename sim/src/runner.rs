@@ -57,8 +57,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> RunOutcome {
                 Duration::from_millis(min)..Duration::from_millis(max.max(min) + 1);
             config.net.packet_loss_rate = owned.network.packet_loss;
             let mut runtime = madsim::runtime::Runtime::with_seed_and_config(seed, config);
-            let limit_ms =
-                owned.duration_ms + owned.liveness.deadline_ms + SETUP_DEADLINE_MS + 60_000;
+            // After the safety phase, producers wait for their outstanding sends, each
+            // bounded by its delivery timeout, before the liveness phase starts.
+            let draining_ms =
+                owned.producers.iter().map(|p| p.delivery_timeout_ms).max().unwrap_or(0);
+            let limit_ms = owned.duration_ms
+                + draining_ms
+                + owned.liveness.deadline_ms
+                + SETUP_DEADLINE_MS
+                + 60_000;
             runtime.set_time_limit(Duration::from_millis(limit_ms));
             runtime.block_on(supervise(owned, seed))
         })

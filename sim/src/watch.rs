@@ -42,6 +42,7 @@ use crate::invariants::{
     Ack, BatchView, BrokerView, ClusterObservation, ControllerView, PartitionView, RaftView,
     RecordId, ReplicaView, ReplicationInvariants,
 };
+use crate::workload::ClientHw;
 use odradek::log::batch::{BatchHeader, BATCH_HEADER_BYTES};
 use odradek::server::{ReplicaSnapshot, ServerSnapshot};
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,7 +82,7 @@ pub struct ClusterWatch {
     /// Operations of the history already looked at.
     history_seen: usize,
     /// High watermarks clients were answered, and how many were looked at.
-    client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
+    client_hws: Arc<Mutex<Vec<ClientHw>>>,
     client_hws_seen: usize,
     /// `acks` of every producer, by id.
     producer_acks: BTreeMap<String, i16>,
@@ -97,7 +98,7 @@ impl ClusterWatch {
         disks: Vec<(u32, SimStorage)>,
         log_dir: &Path,
         history: Arc<Mutex<History>>,
-        client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
+        client_hws: Arc<Mutex<Vec<ClientHw>>>,
         producer_acks: BTreeMap<String, i16>,
     ) -> ClusterWatch {
         let nodes = disks
@@ -389,9 +390,17 @@ impl ClusterWatch {
         let client_hws = client_hws.lock().expect("client hws lock");
         let new = &client_hws[self.client_hws_seen.min(client_hws.len())..];
         self.client_hws_seen = client_hws.len();
-        for (at_ms, tp, hw) in new {
-            let at_ms = i64::try_from(*at_ms).unwrap_or(i64::MAX);
-            if let Some(v) = self.invariants.record_client_hw(at_ms, &tp.topic, tp.partition, *hw) {
+        for hw in new {
+            let at_ms = i64::try_from(hw.at_ms).unwrap_or(i64::MAX);
+            let ClientHw { client, partition: tp, high_watermark, .. } = hw;
+            let found = self.invariants.record_client_hw(
+                at_ms,
+                client,
+                &tp.topic,
+                tp.partition,
+                *high_watermark,
+            );
+            if let Some(v) = found {
                 self.violations.push(v.to_ground_truth());
             }
         }

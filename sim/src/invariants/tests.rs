@@ -128,7 +128,7 @@ fn a_healthy_three_broker_history_breaks_nothing() {
     // Empty partition, then five records replicated everywhere and acknowledged.
     seen.extend(checker.observe(&cluster(100, 0, 0)));
     ack(&mut checker, 150, 1, 0, 5);
-    seen.extend(checker.record_client_hw(160, TOPIC, 0, 5));
+    seen.extend(checker.record_client_hw(160, "c1", TOPIC, 0, 5));
     seen.extend(checker.observe(&cluster(200, 5, 5)));
 
     // The leader appends 5..8; broker 2 has them, broker 3 lags. The HW stays at 5.
@@ -146,7 +146,7 @@ fn a_healthy_three_broker_history_breaks_nothing() {
     p.partition_epoch = 2;
     seen.extend(checker.observe(&obs));
     ack(&mut checker, 310, 1, 5, 8);
-    seen.extend(checker.record_client_hw(320, TOPIC, 0, 8));
+    seen.extend(checker.record_client_hw(320, "c1", TOPIC, 0, 8));
 
     // Broker 1 (leader, and KRaft leader) crashes. During the KRaft election nobody leads
     // epoch 2 yet; the controller then elects broker 2 at leader epoch 2 with ISR {2} and
@@ -189,7 +189,7 @@ fn a_healthy_three_broker_history_breaks_nothing() {
     (p.isr, p.elr, p.partition_epoch) = (vec![2, 3], vec![], 4);
     seen.extend(checker.observe(&obs));
     ack(&mut checker, 510, 2, 8, 10);
-    seen.extend(checker.record_client_hw(520, TOPIC, 0, 10));
+    seen.extend(checker.record_client_hw(520, "c1", TOPIC, 0, 10));
     seen.extend(checker.observe(&obs));
 
     assert_eq!(seen, vec![]);
@@ -325,8 +325,9 @@ fn unclean_election_reports_the_loss_as_expected() {
     assert_eq!(names(&violations), vec![UNCLEAN_ELECTION_LOSS, UNCLEAN_ELECTION_LOSS]);
     assert!(violations.iter().any(|v| v.explanation.contains("lacks 2 records at offsets 3, 4")));
     // A client's high watermark going back is expected there too.
-    assert_eq!(checker.record_client_hw(110, TOPIC, 0, 5), None);
-    let back = checker.record_client_hw(120, TOPIC, 0, 3).expect("the high watermark went back");
+    assert_eq!(checker.record_client_hw(110, "c1", TOPIC, 0, 5), None);
+    let back =
+        checker.record_client_hw(120, "c1", TOPIC, 0, 3).expect("the high watermark went back");
     assert_eq!(back.property, UNCLEAN_ELECTION_LOSS);
 }
 
@@ -495,9 +496,9 @@ fn raft_election_safety_two_leaders_of_one_epoch_over_time() {
 #[test]
 fn client_hw_monotonic_a_client_sees_the_high_watermark_go_back() {
     let mut checker = ReplicationInvariants::new();
-    assert_eq!(checker.record_client_hw(100, TOPIC, 0, 10), None);
-    assert_eq!(checker.record_client_hw(110, TOPIC, 0, 10), None);
-    let violation = checker.record_client_hw(120, TOPIC, 0, 8);
+    assert_eq!(checker.record_client_hw(100, "c1", TOPIC, 0, 10), None);
+    assert_eq!(checker.record_client_hw(110, "c1", TOPIC, 0, 10), None);
+    let violation = checker.record_client_hw(120, "c1", TOPIC, 0, 8);
     assert_eq!(
         violation,
         Some(Violation {
@@ -505,12 +506,15 @@ fn client_hw_monotonic_a_client_sees_the_high_watermark_go_back() {
             at_ms: 120,
             partition: Some(TopicPartitionKey { topic: TOPIC.to_owned(), partition: 0 }),
             broker: None,
-            explanation: "a client was answered high watermark 8 for t-0, below 10 answered at \
-                          t=100ms"
+            explanation: "client c1 was answered high watermark 8 for t-0, below 10 it was \
+                          answered at t=100ms"
                 .to_owned(),
         })
     );
-    assert_eq!(checker.record_client_hw(130, TOPIC, 0, 11), None);
+    assert_eq!(checker.record_client_hw(130, "c1", TOPIC, 0, 11), None);
+    // Another client is held to its own answers: its older answer is no regression.
+    assert_eq!(checker.record_client_hw(140, "c2", TOPIC, 0, 9), None);
+    assert!(checker.record_client_hw(150, "c2", TOPIC, 0, 7).is_some());
 }
 
 #[test]
@@ -658,7 +662,7 @@ fn garbage_observations_do_not_panic() {
         acks: ACKS_ALL,
         isr_at_least_min: true,
     });
-    let _ = checker.record_client_hw(i64::MAX, "", i32::MIN, i64::MIN);
+    let _ = checker.record_client_hw(i64::MAX, "c1", "", i32::MIN, i64::MIN);
     let mut obs = cluster(i64::MIN, i64::MAX, 3);
     let p = partition(&mut obs);
     (p.leader, p.isr, p.elr, p.min_insync_replicas) = (i32::MIN, vec![], vec![1, 1], i32::MAX);
@@ -796,7 +800,7 @@ proptest! {
         for (i, obs) in observations.iter().enumerate() {
             seen.extend(checker.observe(obs));
             if let Some(&hw) = client_hws.get(i) {
-                seen.extend(checker.record_client_hw(obs.now_ms, TOPIC, 0, hw));
+                seen.extend(checker.record_client_hw(obs.now_ms, "c1", TOPIC, 0, hw));
             }
         }
         for v in &seen {

@@ -143,7 +143,7 @@ pub async fn run(
         let invocation = recorder.invoke(&spec.id);
         let polled = consumer.poll(Duration::from_millis(spec.poll_timeout_ms)).await;
         if polled.is_ok() {
-            record_high_watermarks(&consumer, &tps, &recorder);
+            record_high_watermarks(&spec.id, &consumer, &tps, &recorder);
         }
         match polled {
             Ok(records) if records.is_empty() => {}
@@ -164,10 +164,15 @@ pub async fn run(
 }
 
 /// The high watermarks the consumer's fetches were answered, for `client-hw-monotonic`.
-fn record_high_watermarks(consumer: &Consumer, tps: &[TopicPartition], recorder: &Recorder) {
+fn record_high_watermarks(
+    process: &str,
+    consumer: &Consumer,
+    tps: &[TopicPartition],
+    recorder: &Recorder,
+) {
     for tp in tps {
         if let Some(high_watermark) = consumer.high_watermark(tp) {
-            recorder.record_client_hw(TopicPartitionKey::from(tp), high_watermark);
+            recorder.record_client_hw(process, TopicPartitionKey::from(tp), high_watermark);
         }
     }
 }
@@ -330,7 +335,7 @@ async fn read_partition_to_end(
                 let invocation = recorder.invoke(process);
                 let records =
                     consumer.poll(Duration::from_millis(200)).await.map_err(|e| e.to_string())?;
-                record_high_watermarks(&consumer, std::slice::from_ref(tp), recorder);
+                record_high_watermarks(process, &consumer, std::slice::from_ref(tp), recorder);
                 if let Some(first) = records.first().filter(|r| r.offset != position) {
                     return Err(format!(
                         "asked for offset {position}, got {} first: reading again",

@@ -45,6 +45,15 @@ impl LiveCounters {
     }
 }
 
+/// A high watermark a client was answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientHw {
+    pub at_ms: u64,
+    pub client: String,
+    pub partition: TopicPartitionKey,
+    pub high_watermark: i64,
+}
+
 /// Where workloads record what they saw. Cheap to clone.
 #[derive(Clone)]
 pub struct Recorder {
@@ -55,9 +64,10 @@ pub struct Recorder {
     pub trace: Arc<Mutex<Trace>>,
     /// Per process, the index its next invocation gets.
     invocations: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
-    /// High watermarks clients were answered, each when it changed: (time, partition, hw),
-    /// in the order answered (what `client-hw-monotonic` checks in a cluster run).
-    pub client_hws: Arc<Mutex<Vec<(u64, TopicPartitionKey, i64)>>>,
+    /// High watermarks clients were answered, each when it changed for its client: (time,
+    /// client, partition, hw), in the order recorded (what `client-hw-monotonic` checks in a
+    /// cluster run).
+    pub client_hws: Arc<Mutex<Vec<ClientHw>>>,
     pub started: tokio::time::Instant,
 }
 
@@ -74,14 +84,23 @@ impl Recorder {
         }
     }
 
-    /// A client was answered high watermark `high_watermark` for `partition`; kept when it
-    /// differs from the last one any client was answered for it.
-    pub fn record_client_hw(&self, partition: TopicPartitionKey, high_watermark: i64) {
-        let now = self.now_ms();
+    /// Client `process` was answered high watermark `high_watermark` for `partition`; kept
+    /// when it differs from the last one that client was answered for it.
+    pub fn record_client_hw(
+        &self,
+        process: &str,
+        partition: TopicPartitionKey,
+        high_watermark: i64,
+    ) {
+        let at_ms = self.now_ms();
         let mut hws = self.client_hws.lock().expect("client hws lock");
-        let last = hws.iter().rev().find(|(_, p, _)| *p == partition).map(|(_, _, hw)| *hw);
+        let last = hws
+            .iter()
+            .rev()
+            .find(|h| h.partition == partition && h.client == process)
+            .map(|h| h.high_watermark);
         if last != Some(high_watermark) {
-            hws.push((now, partition, high_watermark));
+            hws.push(ClientHw { at_ms, client: process.to_string(), partition, high_watermark });
         }
     }
 
