@@ -50,6 +50,11 @@ step "odradek-sim run scenarios/ (every catalog scenario with its own seed)"
 step "odradek-sim check-determinism (every catalog scenario, in two separate processes)"
 while IFS= read -r scenario; do
     "$sim" check-determinism "$scenario" || failed+=("check-determinism $scenario")
+    # A scenario with a historical switch has a second run: the same with the guard on.
+    if grep -q '^historical *=' "$scenario"; then
+        "$sim" check-determinism "$scenario" --guarded \
+            || failed+=("check-determinism $scenario --guarded")
+    fi
 done < <(find scenarios -name '*.toml' -not -path '*/bench/*' | sort)
 
 step "reports/ regenerate byte for byte (scripts/report.sh would write the same files)"

@@ -65,12 +65,18 @@ enum Command {
         /// Print only the trace hash.
         #[arg(long)]
         hash: bool,
+        /// The guarded run of a scenario with a historical switch (the switch off).
+        #[arg(long)]
+        guarded: bool,
     },
     /// Run a scenario twice with one seed, in two separate processes, and compare traces.
     CheckDeterminism {
         path: PathBuf,
         #[arg(long)]
         seed: Option<u64>,
+        /// The guarded run of a scenario with a historical switch (the switch off).
+        #[arg(long)]
+        guarded: bool,
     },
     /// Run every scenario over a range of seeds and write the reports: a page per scenario,
     /// the claims index and the delivery-semantics matrix.
@@ -95,6 +101,9 @@ enum Command {
         /// Where to write the minimal scenario (default: beside the original).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The guarded run of a scenario with a historical switch (the switch off).
+        #[arg(long)]
+        guarded: bool,
     },
 }
 
@@ -105,20 +114,26 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Run { path, seed } => run(&path, seed),
-        Command::Sweep { path, seeds, jobs, shard } => {
-            load_one(&path).and_then(|s| sweep(&s, &seeds, jobs, shard.as_deref()))
-        }
+        Command::Sweep { path, seeds, jobs, shard } => load_file(&path).and_then(|variants| {
+            let mut code = ExitCode::SUCCESS;
+            for s in &variants {
+                if sweep(s, &seeds, jobs, shard.as_deref())? != ExitCode::SUCCESS {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Ok(code)
+        }),
         Command::Swarm { seeds, jobs, shard, keep } => {
             swarm_seeds(&seeds, jobs, shard.as_deref(), &keep)
         }
-        Command::Replay { path, seed, trace, hash } => {
-            load_one(&path).map(|s| replay(&s, seed, trace, hash))
+        Command::Replay { path, seed, trace, hash, guarded } => {
+            load_one(&path, guarded).map(|s| replay(&s, seed, trace, hash))
         }
-        Command::CheckDeterminism { path, seed } => {
-            load_one(&path).and_then(|s| check_determinism(&path, &s, seed))
+        Command::CheckDeterminism { path, seed, guarded } => {
+            load_one(&path, guarded).and_then(|s| check_determinism(&path, &s, seed))
         }
-        Command::Shrink { path, seed, out } => {
-            load_one(&path).and_then(|s| shrink_scenario(&path, &s, seed, out))
+        Command::Shrink { path, seed, out, guarded } => {
+            load_one(&path, guarded).and_then(|s| shrink_scenario(&path, &s, seed, out))
         }
         Command::Report { path, seeds, jobs, out, exclude } => {
             report(&path, &seeds, jobs, &out, &exclude)
@@ -131,23 +146,33 @@ pub fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<Vec<Scenario>, String> {
-    let loaded = if path.is_dir() {
-        scenario::load_dir(path)
+    if path.is_dir() {
+        scenario::load_dir(path).map_err(|e| e.to_string())
     } else {
-        scenario::load(path).map(|s| vec![s])
-    };
-    loaded.map_err(|e| e.to_string())
+        load_file(path)
+    }
 }
 
-fn load_one(path: &Path) -> Result<Scenario, String> {
-    let mut scenarios = load(path)?;
-    match scenarios.len() {
-        1 => Ok(scenarios.remove(0)),
-        n => Err(format!(
-            "{} holds {n} scenarios; this command takes one scenario file",
+/// One file's runs: the scenario, then its guarded run if it has a historical switch.
+fn load_file(path: &Path) -> Result<Vec<Scenario>, String> {
+    scenario::load(path).map(Scenario::with_guarded).map_err(|e| e.to_string())
+}
+
+/// One scenario file's run, or its guarded run with `guarded`.
+fn load_one(path: &Path, guarded: bool) -> Result<Scenario, String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{} is a directory; this command takes one scenario file",
             path.display()
-        )),
+        ));
     }
+    let scenario = scenario::load(path).map_err(|e| e.to_string())?;
+    if !guarded {
+        return Ok(scenario);
+    }
+    scenario.guarded().ok_or_else(|| {
+        format!("{}: --guarded needs a scenario with a historical switch", path.display())
+    })
 }
 
 /// `A..B` into the seeds it names, keeping shard `i/n` if given.
@@ -262,7 +287,11 @@ fn sweep(
     );
     for outcome in &failures {
         println!("  seed {}: {}", outcome.seed, reasons(&outcome.verdict));
-        println!("    reproduce: odradek-sim replay {source} --seed {} --trace", outcome.seed);
+        println!(
+            "    reproduce: odradek-sim replay {source} --seed {} --trace{}",
+            outcome.seed,
+            if scenario.is_guarded() { " --guarded" } else { "" }
+        );
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -331,6 +360,7 @@ fn check_determinism(
     let hash = || -> Result<String, String> {
         let output = std::process::Command::new(&exe)
             .args(["replay", &path.display().to_string(), "--seed", &seed.to_string(), "--hash"])
+            .args(scenario.is_guarded().then_some("--guarded"))
             .output()
             .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
         if !output.status.success() {
@@ -475,9 +505,10 @@ fn print_outcome(scenario: &Scenario, outcome: &RunOutcome) {
     if let Some(source) = &scenario.source {
         if !outcome.verdict.is_pass() {
             println!(
-                "      reproduce: odradek-sim replay {} --seed {} --trace",
+                "      reproduce: odradek-sim replay {} --seed {} --trace{}",
                 source.display(),
-                outcome.seed
+                outcome.seed,
+                if scenario.is_guarded() { " --guarded" } else { "" }
             );
         }
     }

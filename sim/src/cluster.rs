@@ -223,6 +223,17 @@ impl SimCluster {
         }
     }
 
+    /// The replicas of a partition that do not lead it now, in assignment order (a cluster
+    /// only: one broker has no followers).
+    pub fn followers(&self, key: &TopicPartitionKey) -> Vec<u32> {
+        self.watch.as_ref().map_or_else(Vec::new, |w| w.lock().expect("watch lock").followers(key))
+    }
+
+    /// The active controller now (a cluster only).
+    pub fn active_controller(&self) -> Option<u32> {
+        self.watch.as_ref().and_then(|w| w.lock().expect("watch lock").active_controller())
+    }
+
     /// `10.0.1.1:9092,10.0.1.2:9092,...`
     pub fn bootstrap_servers(&self) -> String {
         self.brokers.iter().map(|b| format!("{}:{BROKER_PORT}", b.ip)).collect::<Vec<_>>().join(",")

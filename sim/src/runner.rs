@@ -620,6 +620,15 @@ fn brokers_of(target: &Target, cluster: &SimCluster) -> Vec<u32> {
             let key = TopicPartitionKey { topic: topic.clone(), partition: *partition };
             cluster.leader(&key).into_iter().collect()
         }
+        Target::Follower { topic, partition, nth } => {
+            let key = TopicPartitionKey { topic: topic.clone(), partition: *partition };
+            let followers = cluster.followers(&key);
+            match nth {
+                Some(n) => followers.get(*n as usize - 1).copied().into_iter().collect(),
+                None => followers,
+            }
+        }
+        Target::Controller => cluster.active_controller().into_iter().collect(),
         Target::Client(_) => Vec::new(),
     }
 }

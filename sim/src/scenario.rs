@@ -44,6 +44,57 @@ pub struct Scenario {
     pub expect: Expectations,
     /// How this run decides the claims it covers, from what it measured.
     pub claims: Vec<ClaimCheck>,
+    /// The historical switch (`odradek.historical.<name>`, DESIGN.md "Historical behaviours")
+    /// this scenario turns on for every broker to show the anomaly it re-enables. Loading a
+    /// file adds the guarded run ([`Scenario::guarded`]), which must not show it.
+    pub historical: Option<Historical>,
+}
+
+/// A scenario's historical switch, and whether this run has it on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Historical {
+    /// A name of `HistoricalBehaviours::NAMES`.
+    pub switch: String,
+    /// `true` for the run the file describes; `false` for its guarded run.
+    pub on: bool,
+}
+
+impl Scenario {
+    /// The run with the guard on: the same cluster, workload, faults and seed with the
+    /// historical switch off (modern Kafka). None of the anomalies `expect.appear` names may
+    /// occur there (what `expect.allow` allows still may); it decides no claims. `None` for a
+    /// scenario without a switch.
+    pub fn guarded(&self) -> Option<Scenario> {
+        let switch = &self.historical.as_ref().filter(|h| h.on)?.switch;
+        let key = format!("{}{switch}", odradek::config::historical::KEY_PREFIX);
+        let mut guarded = self.clone();
+        guarded.name = format!("{}-guarded", self.name);
+        guarded.historical = Some(Historical { switch: switch.clone(), on: false });
+        guarded.cluster.broker_config.insert(key.clone(), "false".to_string());
+        let shown: Vec<&str> = self.expect.appear.iter().map(|b| b.property.as_str()).collect();
+        guarded.why = format!(
+            "`{}` with the guard on ({key} = false, as Kafka is today): the same run must show \
+             none of {}.\n\n{}",
+            self.name,
+            shown.join(", "),
+            self.why
+        );
+        guarded.expect.appear.clear();
+        guarded.claims.clear();
+        Some(guarded)
+    }
+
+    /// This scenario, then its guarded run if it has a historical switch.
+    pub fn with_guarded(self) -> Vec<Scenario> {
+        let guarded = self.guarded();
+        std::iter::once(self).chain(guarded).collect()
+    }
+
+    /// Whether this is the guarded run of a scenario with a historical switch (the CLI picks
+    /// it with `--guarded`).
+    pub fn is_guarded(&self) -> bool {
+        self.historical.as_ref().is_some_and(|h| !h.on)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,6 +258,12 @@ pub enum Target {
     AllBrokers,
     /// `leader(<topic>/<partition>)`: whichever broker leads the partition when the step runs.
     Leader { topic: String, partition: i32 },
+    /// `follower(<topic>/<partition>)`, `follower(<topic>/<partition>, <n>)`: the `n`-th
+    /// replica (from 1, in the committed assignment's order) that does not lead the partition
+    /// when the step runs; `followers(<topic>/<partition>)` (`nth: None`): all of them.
+    Follower { topic: String, partition: i32, nth: Option<u32> },
+    /// `controller`: the active controller (the KRaft leader) when the step runs.
+    Controller,
     /// `client(<id>)`: a producer or consumer process.
     Client(String),
 }
@@ -390,12 +447,23 @@ pub struct ClaimCheck {
 }
 
 impl fmt::Display for Target {
-    /// The scenario-file syntax: `broker-2`, `all-brokers`, `leader(orders/0)`, `client(p1)`.
+    /// The scenario-file syntax: `broker-2`, `all-brokers`, `leader(orders/0)`,
+    /// `follower(orders/0, 2)`, `followers(orders/0)`, `controller`, `client(p1)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Broker(id) => write!(f, "broker-{id}"),
             Target::AllBrokers => f.write_str("all-brokers"),
             Target::Leader { topic, partition } => write!(f, "leader({topic}/{partition})"),
+            Target::Follower { topic, partition, nth: None } => {
+                write!(f, "followers({topic}/{partition})")
+            }
+            Target::Follower { topic, partition, nth: Some(1) } => {
+                write!(f, "follower({topic}/{partition})")
+            }
+            Target::Follower { topic, partition, nth: Some(n) } => {
+                write!(f, "follower({topic}/{partition}, {n})")
+            }
+            Target::Controller => f.write_str("controller"),
             Target::Client(id) => write!(f, "client({id})"),
         }
     }

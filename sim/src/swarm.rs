@@ -166,6 +166,7 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
         liveness: LivenessSpec::default(),
         expect: Expectations { appear: Vec::new(), allow },
         claims: Vec::new(),
+        historical: None,
     };
     // Written and read back: the scenario a seed prints is the scenario it runs.
     let text = to_toml(&scenario);

@@ -6,8 +6,10 @@
 //! ([`ClusterWatch::crashed`]), every broker's disk (read with [`SimStorage`]'s inspection
 //! calls, which change nothing), and the run's history (acknowledged sends). Outputs: a
 //! [`ClusterObservation`] per observation point, fed to [`ReplicationInvariants::observe`];
-//! the [`Violation`]s it found; the leader of a partition in the committed metadata
-//! ([`ClusterWatch::leader`]), which `leader(<topic>/<partition>)` targets resolve to.
+//! the [`Violation`]s it found; the leader and the followers of a partition in the committed
+//! metadata ([`ClusterWatch::leader`], [`ClusterWatch::followers`]) and the active controller
+//! ([`ClusterWatch::active_controller`]), which `leader(..)`, `follower(..)`, `followers(..)`
+//! and `controller` targets resolve to.
 //!
 //! What an observation holds:
 //! - the controller view: the committed metadata image with the highest offset among the
@@ -188,6 +190,36 @@ impl ClusterWatch {
             .iter()
             .find(|p| p.topic == key.topic && p.partition == key.partition)?;
         u32::try_from(partition.leader).ok()
+    }
+
+    /// The replicas of a partition that do not lead it in the committed metadata, in the
+    /// assignment's order (every replica when it has no leader).
+    pub fn followers(&self, key: &TopicPartitionKey) -> Vec<u32> {
+        let Some(snapshot) = self.controller_snapshot() else { return Vec::new() };
+        let Some(partition) = snapshot
+            .metadata
+            .partitions
+            .iter()
+            .find(|p| p.topic == key.topic && p.partition == key.partition)
+        else {
+            return Vec::new();
+        };
+        partition
+            .replicas
+            .iter()
+            .filter(|&&r| r != partition.leader)
+            .filter_map(|&r| u32::try_from(r).ok())
+            .collect()
+    }
+
+    /// The active controller: the running node that is KRaft leader at the highest epoch.
+    pub fn active_controller(&self) -> Option<u32> {
+        self.nodes
+            .iter()
+            .filter_map(|(&id, n)| n.running.as_ref().map(|s| (id, s)))
+            .filter_map(|(id, s)| s.raft.as_ref().filter(|r| r.is_leader).map(|r| (r.epoch, id)))
+            .max()
+            .map(|(_, id)| id)
     }
 
     /// The running broker whose committed metadata is the newest (lowest id on a tie).

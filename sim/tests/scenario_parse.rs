@@ -352,6 +352,7 @@ fn full_example_parses_into_the_expected_types() {
             id: "P4".into(),
             confirmed_when: condition("lost-write >= 1", &[("lost-write", CompareOp::Ge, 1.0)]),
         }],
+        historical: None,
     };
     assert_eq!(parse_ok(FULL), expected);
 }
@@ -526,8 +527,8 @@ fn unknown_key_at_top_level() {
     assert_eq!(
         error("name = \"t\"\nduration = 5\n"),
         "x.toml:2: duration: unknown key (did you mean \"duration_ms\"?); allowed keys: name, \
-         covers, why, seed, duration_ms, cluster, network, producers, consumers, steps, \
-         liveness, expect, claims"
+         covers, why, historical, seed, duration_ms, cluster, network, producers, consumers, \
+         steps, liveness, expect, claims"
     );
 }
 
@@ -725,7 +726,122 @@ fn malformed_target() {
     assert_eq!(
         error(&with("[[steps]]\nat_ms = 1\ndo = \"crash\"\ntarget = \"broker7\"\n")),
         "x.toml:19: steps[0].target: expected broker-<id>, all-brokers, \
-         leader(<topic>/<partition>) or client(<id>), got \"broker7\""
+         leader(<topic>/<partition>), follower(<topic>/<partition>[, <n>]), \
+         followers(<topic>/<partition>), controller or client(<id>), got \"broker7\""
+    );
+}
+
+#[test]
+fn follower_and_controller_targets_parse_and_display_as_written() {
+    // Setup: the base cluster of 3 brokers with a topic of replication factor 3.
+    for (text, expected) in [
+        (
+            "follower(orders/1)",
+            Target::Follower { topic: "orders".into(), partition: 1, nth: Some(1) },
+        ),
+        (
+            "follower(orders/1, 2)",
+            Target::Follower { topic: "orders".into(), partition: 1, nth: Some(2) },
+        ),
+        (
+            "followers(orders/0)",
+            Target::Follower { topic: "orders".into(), partition: 0, nth: None },
+        ),
+        ("controller", Target::Controller),
+    ] {
+        let scenario = parse_ok(&with(&format!(
+            "[[steps]]\nat_ms = 1\ndo = \"pause\"\ntarget = \"{text}\"\n"
+        )));
+        let Action::Pause { target } = &scenario.steps[0].action else { panic!("not a pause") };
+        assert_eq!(target, &expected);
+        assert_eq!(target.to_string(), text);
+    }
+    assert_eq!(
+        error(&with("[[steps]]\nat_ms = 1\ndo = \"crash\"\ntarget = \"follower(orders/0, 3)\"\n")),
+        "x.toml:19: steps[0].target: follower(orders/0, 3): topic \"orders\" has replication \
+         factor 3, so 2 followers"
+    );
+    assert_eq!(
+        error(&with("[[steps]]\nat_ms = 1\ndo = \"crash\"\ntarget = \"follower(orders/0, 0)\"\n")),
+        "x.toml:19: steps[0].target: follower(orders/0, 0): the follower number must be 1 or \
+         more, got \"0\""
+    );
+    let single = BASE
+        .replace("brokers = 3", "brokers = 1")
+        .replace("replication_factor = 3", "replication_factor = 1");
+    assert_eq!(
+        error(&format!("{single}[[steps]]\nat_ms = 1\ndo = \"crash\"\ntarget = \"controller\"\n")),
+        "x.toml:19: steps[0].target: controller: a single broker has no followers and no \
+         controller quorum; set cluster.brokers above 1"
+    );
+}
+
+/// BASE with `historical = ...` on its second line, and an expect section.
+fn historical(switch: &str, expect: &str) -> String {
+    format!("{}historical = \"{switch}\"\n{}{expect}", &BASE[..11], &BASE[11..])
+}
+
+#[test]
+fn a_historical_switch_turns_on_for_every_broker_and_adds_a_guarded_run() {
+    // Setup: a scenario naming the switch hw_truncation and an anomaly it must show.
+    let scenario = parse_ok(&historical(
+        "hw_truncation",
+        "[expect]\nappear = [{ property = \"lost-write\" }]\nallow = [\"unseen\"]\n",
+    ));
+    assert_eq!(
+        scenario.cluster.broker_config.get("odradek.historical.hw_truncation").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(scenario.historical, Some(Historical { switch: "hw_truncation".into(), on: true }));
+    assert!(!scenario.is_guarded());
+    let runs = scenario.clone().with_guarded();
+    assert_eq!(runs.len(), 2);
+    let guarded = &runs[1];
+    assert_eq!(guarded.name, "t-guarded");
+    assert!(guarded.is_guarded());
+    assert_eq!(
+        guarded.cluster.broker_config.get("odradek.historical.hw_truncation").map(String::as_str),
+        Some("false")
+    );
+    assert!(guarded.expect.appear.is_empty(), "the guarded run must not show the anomaly");
+    assert_eq!(guarded.expect.allow, scenario.expect.allow);
+    assert!(guarded.claims.is_empty());
+    assert_eq!((guarded.seed, &guarded.steps), (scenario.seed, &scenario.steps));
+    assert!(guarded.guarded().is_none(), "a guarded run has no guarded run of its own");
+    assert_eq!(parse_ok(BASE).with_guarded().len(), 1);
+}
+
+#[test]
+fn a_historical_switch_must_exist_need_a_cluster_and_name_what_it_shows() {
+    assert_eq!(
+        error(&historical("hw_truncaton", "[expect]\nappear = [{ property = \"lost-write\" }]\n")),
+        "x.toml:2: historical: no historical switch \"hw_truncaton\" (did you mean \
+         \"hw_truncation\"?); known: hw_truncation, no_maximal_isr, no_broker_epoch_fencing, \
+         no_eligible_leader_replicas, hw_before_truncation"
+    );
+    assert_eq!(
+        error(&historical("no_maximal_isr", "")),
+        "x.toml:2: historical: historical = \"no_maximal_isr\" needs an [expect] appear list: \
+         the anomalies the switch re-enables, which the run with the guard on must not show"
+    );
+    let text = historical("no_maximal_isr", "[expect]\nappear = [{ property = \"lost-write\" }]\n")
+        .replace(
+            "brokers = 3",
+            "brokers = 3\nbroker_config = { \"odradek.historical.no_maximal_isr\" = \"true\" }",
+        );
+    assert_eq!(
+        error(&text),
+        "x.toml:2: historical: historical = \"no_maximal_isr\" sets \
+         odradek.historical.no_maximal_isr; remove it from cluster.broker_config"
+    );
+    let single =
+        historical("no_maximal_isr", "[expect]\nappear = [{ property = \"lost-write\" }]\n")
+            .replace("brokers = 3", "brokers = 1")
+            .replace("replication_factor = 3", "replication_factor = 1");
+    assert_eq!(
+        error(&single),
+        "x.toml:2: historical: historical = \"no_maximal_isr\" is a replication guard: set \
+         cluster.brokers above 1"
     );
 }
 

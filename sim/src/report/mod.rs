@@ -174,9 +174,10 @@ fn portable_source(source: &str) -> String {
 /// The command that reruns this run with its whole trace.
 pub fn reproduce_command(scenario: &Scenario, outcome: &RunOutcome) -> String {
     format!(
-        "odradek-sim replay {} --seed {} --trace",
+        "odradek-sim replay {} --seed {} --trace{}",
         display_source(scenario, outcome),
-        outcome.seed
+        outcome.seed,
+        if scenario.is_guarded() { " --guarded" } else { "" }
     )
 }
 

@@ -459,7 +459,8 @@ fn fake_run(scenario: &Scenario, seed: u64, lost: i64, duplicated: i64) -> RunOu
     let brokers_of = |target: &Target| match target {
         Target::Broker(id) => vec![*id],
         Target::AllBrokers => (1..=scenario.cluster.brokers).collect(),
-        Target::Leader { .. } => vec![1],
+        Target::Leader { .. } | Target::Controller => vec![1],
+        Target::Follower { .. } => vec![2],
         Target::Client(_) => Vec::new(),
     };
     let mut down = std::collections::BTreeSet::new();

@@ -13,7 +13,10 @@ use super::condition::{self, Names};
 use super::tree::{self, did_you_mean, join_key, Field, Node, Table};
 use super::*;
 use crate::properties::{self, END_METRICS, METRICS, PROPERTIES};
-use odradek::config::{BrokerConfig, ConfigError, Origin, TopicConfig, TopicConfigError};
+use odradek::config::{
+    historical, BrokerConfig, ConfigError, HistoricalBehaviours, Origin, TopicConfig,
+    TopicConfigError,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
@@ -39,7 +42,8 @@ pub fn load(path: &Path) -> Result<Scenario> {
     parse(&text, Some(path))
 }
 
-/// Loads every `*.toml` file under `dir`, recursively, in path order. Every invalid file is
+/// Loads every `*.toml` file under `dir`, recursively, in path order (a scenario with a
+/// `historical` switch is followed by its guarded run, [`Scenario::with_guarded`]). Every invalid file is
 /// reported (one error, or [`ScenarioError::Several`]), as is a scenario name used by two
 /// files, since reports are keyed by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>> {
@@ -52,21 +56,23 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>> {
     for file in files {
         match load(&file) {
             Ok(scenario) => {
-                if let Some(first) = names.get(&scenario.name) {
-                    errors.push(ScenarioError::Invalid {
-                        file: file.display().to_string(),
-                        line: None,
-                        column: None,
-                        key: "name".into(),
-                        message: format!(
-                            "scenario name {:?} is also used by {}",
-                            scenario.name,
-                            first.display()
-                        ),
-                    });
-                } else {
-                    names.insert(scenario.name.clone(), file);
-                    scenarios.push(scenario);
+                for scenario in scenario.with_guarded() {
+                    if let Some(first) = names.get(&scenario.name) {
+                        errors.push(ScenarioError::Invalid {
+                            file: file.display().to_string(),
+                            line: None,
+                            column: None,
+                            key: "name".into(),
+                            message: format!(
+                                "scenario name {:?} is also used by {}",
+                                scenario.name,
+                                first.display()
+                            ),
+                        });
+                    } else {
+                        names.insert(scenario.name.clone(), file.clone());
+                        scenarios.push(scenario);
+                    }
                 }
             }
             Err(e) => errors.push(e),
@@ -98,6 +104,7 @@ const TOP_KEYS: &[&str] = &[
     "name",
     "covers",
     "why",
+    "historical",
     "seed",
     "duration_ms",
     "cluster",
@@ -293,7 +300,11 @@ fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
     let seed = optional(root, "seed", Field::u64)?.unwrap_or(1);
     let duration_ms = root.required("duration_ms")?.positive_u64()?;
 
-    let cluster = read_cluster(root)?;
+    let mut cluster = read_cluster(root)?;
+    let historical = match root.get("historical") {
+        Some(field) => Some(read_historical(&field, &mut cluster)?),
+        None => None,
+    };
     let network = match root.get("network") {
         Some(field) => read_network(&field.table()?, &NetworkSpec::default(), NETWORK_KEYS)?,
         None => NetworkSpec::default(),
@@ -334,6 +345,16 @@ fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
         Some(field) => read_expect(&field.table()?, &liveness)?,
         None => Expectations::default(),
     };
+    if let (Some(Historical { switch: name, .. }), Some(field)) =
+        (&historical, root.get("historical"))
+    {
+        if expect.appear.is_empty() {
+            return Err(field.error(format!(
+                "historical = {name:?} needs an [expect] appear list: the anomalies the switch \
+                 re-enables, which the run with the guard on must not show"
+            )));
+        }
+    }
     let mut claims: Vec<ClaimCheck> = Vec::new();
     if let Some(field) = root.get("claims") {
         for table in field.tables()? {
@@ -360,7 +381,33 @@ fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
         liveness,
         expect,
         claims,
+        historical,
     })
+}
+
+/// `historical = "<switch>"`: a switch of [`HistoricalBehaviours`], turned on for every broker.
+fn read_historical(field: &Field<'_>, cluster: &mut ClusterSpec) -> Result<Historical> {
+    let name = field.str()?;
+    if !HistoricalBehaviours::NAMES.contains(&name) {
+        let hint = did_you_mean(name, &HistoricalBehaviours::NAMES);
+        return Err(field.error(format!(
+            "no historical switch {name:?}{hint}; known: {}",
+            HistoricalBehaviours::NAMES.join(", ")
+        )));
+    }
+    if cluster.brokers < 2 {
+        return Err(field.error(format!(
+            "historical = {name:?} is a replication guard: set cluster.brokers above 1"
+        )));
+    }
+    let key = format!("{}{name}", historical::KEY_PREFIX);
+    if cluster.broker_config.contains_key(&key) {
+        return Err(field.error(format!(
+            "historical = {name:?} sets {key}; remove it from cluster.broker_config"
+        )));
+    }
+    cluster.broker_config.insert(key, "true".to_string());
+    Ok(Historical { switch: name.to_string(), on: true })
 }
 
 /// What steps and clients may refer to.
@@ -436,8 +483,9 @@ impl Refs<'_> {
 
     /// Parses and resolves a target.
     fn target(&self, field: &Field<'_>) -> Result<Target> {
-        const SYNTAX: &str =
-            "broker-<id>, all-brokers, leader(<topic>/<partition>) or client(<id>)";
+        const SYNTAX: &str = "broker-<id>, all-brokers, leader(<topic>/<partition>), \
+            follower(<topic>/<partition>[, <n>]), followers(<topic>/<partition>), controller \
+            or client(<id>)";
         let text = match field.node {
             Node::String(s) => s.trim(),
             _ => return Err(field.expected(SYNTAX)),
@@ -461,7 +509,26 @@ impl Refs<'_> {
             }
             return Ok(Target::Broker(id));
         }
-        if let Some(inner) = text.strip_prefix("leader(").and_then(|t| t.strip_suffix(')')) {
+        if text == "controller" {
+            return self.cluster_only(field, text).map(|()| Target::Controller);
+        }
+        for (prefix, kind) in [("leader(", 0), ("follower(", 1), ("followers(", 2)] {
+            let Some(inner) = text.strip_prefix(prefix).and_then(|t| t.strip_suffix(')')) else {
+                continue;
+            };
+            let (inner, nth) = match inner.split_once(',') {
+                Some((tp, n)) if kind == 1 => match n.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => (tp, n),
+                    _ => {
+                        return Err(field.error(format!(
+                            "{text}: the follower number must be 1 or more, got {:?}",
+                            n.trim()
+                        )))
+                    }
+                },
+                Some(_) => return Err(field.expected(SYNTAX)),
+                None => (inner, 1),
+            };
             let Some((topic, partition)) = inner.rsplit_once('/') else {
                 return Err(field.expected(SYNTAX));
             };
@@ -474,7 +541,20 @@ impl Refs<'_> {
                 );
             };
             let partition = self.partition(field, spec, partition, text)?;
-            return Ok(Target::Leader { topic: spec.name.clone(), partition });
+            let topic = spec.name.clone();
+            if kind == 0 {
+                return Ok(Target::Leader { topic, partition });
+            }
+            let followers = i64::from(spec.replication_factor) - 1;
+            if i64::from(nth) > followers {
+                return Err(field.error(format!(
+                    "{text}: topic {topic:?} has replication factor {}, so {followers} follower{}",
+                    spec.replication_factor,
+                    plural(followers.max(0) as u64)
+                )));
+            }
+            self.cluster_only(field, text)?;
+            return Ok(Target::Follower { topic, partition, nth: (kind == 1).then_some(nth) });
         }
         if let Some(id) = text.strip_prefix("client(").and_then(|t| t.strip_suffix(')')) {
             let id = id.trim();
@@ -492,6 +572,18 @@ impl Refs<'_> {
             return Ok(Target::Client(id.to_string()));
         }
         Err(field.expected(SYNTAX))
+    }
+}
+
+impl Refs<'_> {
+    /// Followers and the controller exist only in a KRaft cluster (`brokers` > 1).
+    fn cluster_only(&self, field: &Field<'_>, text: &str) -> Result<()> {
+        if self.cluster.brokers > 1 {
+            return Ok(());
+        }
+        Err(field.error(format!(
+            "{text}: a single broker has no followers and no controller quorum; set cluster.brokers above 1"
+        )))
     }
 }
 
