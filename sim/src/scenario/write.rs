@@ -113,11 +113,18 @@ pub fn to_toml(s: &Scenario) -> String {
     let _ = writeln!(out, "name = {}", quote(&s.name));
     let _ = writeln!(out, "covers = {}", list(s.covers.iter().map(|c| quote(c))));
     let _ = writeln!(out, "why = {}", quote(&s.why));
+    // A switched run is written with its `historical` key (which sets the broker key again); a
+    // guarded run keeps the switch's broker key, set to false, and no `historical` key.
+    let mut broker_config = s.cluster.broker_config.clone();
+    if let Some(Historical { switch, on: true }) = &s.historical {
+        let _ = writeln!(out, "historical = {}", quote(switch));
+        broker_config.remove(&format!("{}{switch}", odradek::config::historical::KEY_PREFIX));
+    }
     let _ = writeln!(out, "seed = {}", s.seed);
     let _ = writeln!(out, "duration_ms = {}", s.duration_ms);
 
     let _ = writeln!(out, "\n[cluster]\nbrokers = {}", s.cluster.brokers);
-    table(&mut out, "cluster.broker_config", &s.cluster.broker_config);
+    table(&mut out, "cluster.broker_config", &broker_config);
     for topic in &s.cluster.topics {
         let _ = writeln!(
             out,
@@ -291,6 +298,10 @@ mod tests {
             // Step lines point into the file each came from; compare the rest.
             let lines = |s: &mut Scenario| s.steps.iter_mut().for_each(|step| step.line = 0);
             let (mut a, mut b) = (original.clone(), again);
+            // A guarded run is written as a plain scenario with its switch's broker key off.
+            if a.is_guarded() {
+                a.historical = None;
+            }
             lines(&mut a);
             lines(&mut b);
             assert_eq!(a, b, "{} changed in a round trip:\n{text}", original.name);
