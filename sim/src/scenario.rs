@@ -66,7 +66,7 @@ impl Scenario {
     /// scenario without a switch.
     pub fn guarded(&self) -> Option<Scenario> {
         let switch = &self.historical.as_ref().filter(|h| h.on)?.switch;
-        let key = format!("{}{switch}", odradek::config::historical::KEY_PREFIX);
+        let key = odradek::config::HistoricalBehaviours::config_key(switch);
         let mut guarded = self.clone();
         guarded.name = format!("{}-guarded", self.name);
         guarded.historical = Some(Historical { switch: switch.clone(), on: false });

@@ -46,7 +46,7 @@ use crate::invariants::{
 };
 use crate::workload::ClientHw;
 use odradek::log::batch::{BatchHeader, BATCH_HEADER_BYTES};
-use odradek::server::{ReplicaSnapshot, ServerSnapshot};
+use odradek::server::{PartitionSnapshot, ReplicaSnapshot, ServerSnapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -183,33 +183,28 @@ impl ClusterWatch {
     /// The leader of a partition in the committed metadata (the controller view), if it has
     /// one.
     pub fn leader(&self, key: &TopicPartitionKey) -> Option<u32> {
-        let snapshot = self.controller_snapshot()?;
-        let partition = snapshot
-            .metadata
-            .partitions
-            .iter()
-            .find(|p| p.topic == key.topic && p.partition == key.partition)?;
-        u32::try_from(partition.leader).ok()
+        u32::try_from(self.committed_partition(key)?.leader).ok()
     }
 
     /// The replicas of a partition that do not lead it in the committed metadata, in the
     /// assignment's order (every replica when it has no leader).
     pub fn followers(&self, key: &TopicPartitionKey) -> Vec<u32> {
-        let Some(snapshot) = self.controller_snapshot() else { return Vec::new() };
-        let Some(partition) = snapshot
-            .metadata
-            .partitions
-            .iter()
-            .find(|p| p.topic == key.topic && p.partition == key.partition)
-        else {
-            return Vec::new();
-        };
+        let Some(partition) = self.committed_partition(key) else { return Vec::new() };
         partition
             .replicas
             .iter()
             .filter(|&&r| r != partition.leader)
             .filter_map(|&r| u32::try_from(r).ok())
             .collect()
+    }
+
+    /// A partition's record in the controller view's committed metadata.
+    fn committed_partition(&self, key: &TopicPartitionKey) -> Option<&PartitionSnapshot> {
+        self.controller_snapshot()?
+            .metadata
+            .partitions
+            .iter()
+            .find(|p| p.topic == key.topic && p.partition == key.partition)
     }
 
     /// The active controller: the running node that is KRaft leader at the highest epoch.
@@ -441,15 +436,7 @@ impl ClusterWatch {
     /// Whether the partition's leader (the running replica that leads at the highest leader
     /// epoch) has an ISR of at least `min.insync.replicas` members, by its own account.
     fn isr_at_least_min(&self, tp: &TopicPartitionKey) -> bool {
-        let min_insync = self
-            .controller_snapshot()
-            .and_then(|s| {
-                s.metadata
-                    .partitions
-                    .iter()
-                    .find(|p| p.topic == tp.topic && p.partition == tp.partition)
-            })
-            .map_or(1, |p| p.min_insync_replicas);
+        let min_insync = self.committed_partition(tp).map_or(1, |p| p.min_insync_replicas);
         let leader = self
             .nodes
             .values()

@@ -51,6 +51,11 @@ impl HistoricalBehaviours {
         "hw_before_truncation",
     ];
 
+    /// The broker config key of the switch `name`: `odradek.historical.<name>`.
+    pub fn config_key(name: &str) -> String {
+        format!("{KEY_PREFIX}{name}")
+    }
+
     /// Sets the switch `name` (without the prefix); `Err` if there is no such switch.
     pub fn set(&mut self, name: &str, on: bool) -> Result<(), String> {
         let switch = match name {

@@ -14,8 +14,7 @@ use super::tree::{self, did_you_mean, join_key, Field, Node, Table};
 use super::*;
 use crate::properties::{self, END_METRICS, METRICS, PROPERTIES};
 use odradek::config::{
-    historical, BrokerConfig, ConfigError, HistoricalBehaviours, Origin, TopicConfig,
-    TopicConfigError,
+    BrokerConfig, ConfigError, HistoricalBehaviours, Origin, TopicConfig, TopicConfigError,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -301,8 +300,9 @@ fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
     let duration_ms = root.required("duration_ms")?.positive_u64()?;
 
     let mut cluster = read_cluster(root)?;
-    let historical = match root.get("historical") {
-        Some(field) => Some(read_historical(&field, &mut cluster)?),
+    let historical_field = root.get("historical");
+    let historical = match &historical_field {
+        Some(field) => Some(read_historical(field, &mut cluster)?),
         None => None,
     };
     let network = match root.get("network") {
@@ -345,9 +345,7 @@ fn read_scenario(root: &Table<'_>) -> Result<Scenario> {
         Some(field) => read_expect(&field.table()?, &liveness)?,
         None => Expectations::default(),
     };
-    if let (Some(Historical { switch: name, .. }), Some(field)) =
-        (&historical, root.get("historical"))
-    {
+    if let (Some(Historical { switch: name, .. }), Some(field)) = (&historical, &historical_field) {
         if expect.appear.is_empty() {
             return Err(field.error(format!(
                 "historical = {name:?} needs an [expect] appear list: the anomalies the switch \
@@ -400,7 +398,7 @@ fn read_historical(field: &Field<'_>, cluster: &mut ClusterSpec) -> Result<Histo
             "historical = {name:?} is a replication guard: set cluster.brokers above 1"
         )));
     }
-    let key = format!("{}{name}", historical::KEY_PREFIX);
+    let key = HistoricalBehaviours::config_key(name);
     if cluster.broker_config.contains_key(&key) {
         return Err(field.error(format!(
             "historical = {name:?} sets {key}; remove it from cluster.broker_config"
@@ -409,6 +407,10 @@ fn read_historical(field: &Field<'_>, cluster: &mut ClusterSpec) -> Result<Histo
     cluster.broker_config.insert(key, "true".to_string());
     Ok(Historical { switch: name.to_string(), on: true })
 }
+
+const TARGET_SYNTAX: &str = "broker-<id>, all-brokers, leader(<topic>/<partition>), \
+    follower(<topic>/<partition>[, <n>]), followers(<topic>/<partition>), controller or \
+    client(<id>)";
 
 /// What steps and clients may refer to.
 struct Refs<'c> {
@@ -483,19 +485,16 @@ impl Refs<'_> {
 
     /// Parses and resolves a target.
     fn target(&self, field: &Field<'_>) -> Result<Target> {
-        const SYNTAX: &str = "broker-<id>, all-brokers, leader(<topic>/<partition>), \
-            follower(<topic>/<partition>[, <n>]), followers(<topic>/<partition>), controller \
-            or client(<id>)";
         let text = match field.node {
             Node::String(s) => s.trim(),
-            _ => return Err(field.expected(SYNTAX)),
+            _ => return Err(field.expected(TARGET_SYNTAX)),
         };
         let brokers = self.cluster.brokers;
         if text == "all-brokers" {
             return Ok(Target::AllBrokers);
         }
         if let Some(id) = text.strip_prefix("broker-") {
-            let Ok(id) = id.parse::<u32>() else { return Err(field.expected(SYNTAX)) };
+            let Ok(id) = id.parse::<u32>() else { return Err(field.expected(TARGET_SYNTAX)) };
             if !(1..=brokers).contains(&id) {
                 let range = if brokers == 1 {
                     "only broker-1".to_string()
@@ -512,13 +511,17 @@ impl Refs<'_> {
         if text == "controller" {
             return self.cluster_only(field, text).map(|()| Target::Controller);
         }
-        for (prefix, kind) in [("leader(", 0), ("follower(", 1), ("followers(", 2)] {
-            let Some(inner) = text.strip_prefix(prefix).and_then(|t| t.strip_suffix(')')) else {
-                continue;
-            };
-            let (inner, nth) = match inner.split_once(',') {
-                Some((tp, n)) if kind == 1 => match n.trim().parse::<u32>() {
-                    Ok(n) if n >= 1 => (tp, n),
+        let call = |name: &str| text.strip_prefix(name).and_then(|t| t.strip_suffix(')'));
+        if let Some(inner) = call("leader(") {
+            let (spec, partition) = self.topic_partition(field, inner, text)?;
+            return Ok(Target::Leader { topic: spec.name.clone(), partition });
+        }
+        let (inner, nth) = if let Some(inner) = call("followers(") {
+            (inner, None)
+        } else if let Some(inner) = call("follower(") {
+            match inner.split_once(',') {
+                Some((tp, n)) => match n.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => (tp, Some(n)),
                     _ => {
                         return Err(field.error(format!(
                             "{text}: the follower number must be 1 or more, got {:?}",
@@ -526,36 +529,27 @@ impl Refs<'_> {
                         )))
                     }
                 },
-                Some(_) => return Err(field.expected(SYNTAX)),
-                None => (inner, 1),
-            };
-            let Some((topic, partition)) = inner.rsplit_once('/') else {
-                return Err(field.expected(SYNTAX));
-            };
-            let Ok(partition) = partition.trim().parse::<i64>() else {
-                return Err(field.expected(SYNTAX));
-            };
-            let Some(spec) = self.cluster.topics.iter().find(|t| t.name == topic.trim()) else {
-                return Err(
-                    field.error(format!("{text}: no topic {:?} in cluster.topics", topic.trim()))
-                );
-            };
-            let partition = self.partition(field, spec, partition, text)?;
-            let topic = spec.name.clone();
-            if kind == 0 {
-                return Ok(Target::Leader { topic, partition });
+                None => (inner, Some(1)),
             }
-            let followers = i64::from(spec.replication_factor) - 1;
-            if i64::from(nth) > followers {
-                return Err(field.error(format!(
-                    "{text}: topic {topic:?} has replication factor {}, so {followers} follower{}",
-                    spec.replication_factor,
-                    plural(followers.max(0) as u64)
-                )));
-            }
-            self.cluster_only(field, text)?;
-            return Ok(Target::Follower { topic, partition, nth: (kind == 1).then_some(nth) });
+        } else {
+            return self.client_target(field, text);
+        };
+        let (spec, partition) = self.topic_partition(field, inner, text)?;
+        let followers = i64::from(spec.replication_factor) - 1;
+        if i64::from(nth.unwrap_or(1)) > followers {
+            return Err(field.error(format!(
+                "{text}: topic {:?} has replication factor {}, so {followers} follower{}",
+                spec.name,
+                spec.replication_factor,
+                plural(followers.max(0) as u64)
+            )));
         }
+        self.cluster_only(field, text)?;
+        Ok(Target::Follower { topic: spec.name.clone(), partition, nth })
+    }
+
+    /// `client(<id>)`, naming a producer or consumer defined before the step.
+    fn client_target(&self, field: &Field<'_>, text: &str) -> Result<Target> {
         if let Some(id) = text.strip_prefix("client(").and_then(|t| t.strip_suffix(')')) {
             let id = id.trim();
             if !self.clients.contains_key(id) {
@@ -571,11 +565,30 @@ impl Refs<'_> {
             }
             return Ok(Target::Client(id.to_string()));
         }
-        Err(field.expected(SYNTAX))
+        Err(field.expected(TARGET_SYNTAX))
     }
-}
 
-impl Refs<'_> {
+    /// `<topic>/<partition>` inside a target: a topic of the cluster and one of its partitions.
+    fn topic_partition(
+        &self,
+        field: &Field<'_>,
+        inner: &str,
+        text: &str,
+    ) -> Result<(&TopicSpec, i32)> {
+        let Some((topic, partition)) = inner.rsplit_once('/') else {
+            return Err(field.expected(TARGET_SYNTAX));
+        };
+        let Ok(partition) = partition.trim().parse::<i64>() else {
+            return Err(field.expected(TARGET_SYNTAX));
+        };
+        let Some(spec) = self.cluster.topics.iter().find(|t| t.name == topic.trim()) else {
+            return Err(
+                field.error(format!("{text}: no topic {:?} in cluster.topics", topic.trim()))
+            );
+        };
+        Ok((spec, self.partition(field, spec, partition, text)?))
+    }
+
     /// Followers and the controller exist only in a KRaft cluster (`brokers` > 1).
     fn cluster_only(&self, field: &Field<'_>, text: &str) -> Result<()> {
         if self.cluster.brokers > 1 {

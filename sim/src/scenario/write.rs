@@ -118,7 +118,7 @@ pub fn to_toml(s: &Scenario) -> String {
     let mut broker_config = s.cluster.broker_config.clone();
     if let Some(Historical { switch, on: true }) = &s.historical {
         let _ = writeln!(out, "historical = {}", quote(switch));
-        broker_config.remove(&format!("{}{switch}", odradek::config::historical::KEY_PREFIX));
+        broker_config.remove(&odradek::config::HistoricalBehaviours::config_key(switch));
     }
     let _ = writeln!(out, "seed = {}", s.seed);
     let _ = writeln!(out, "duration_ms = {}", s.duration_ms);
