@@ -41,6 +41,7 @@ use kafka_protocol::messages::{
     TopicName,
 };
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Names one peer request of this broker, for its result.
 pub type PeerCallToken = u64;
@@ -255,6 +256,13 @@ impl<S: Storage> Broker<S> {
         let node_id = cluster.node_id;
         let broker_epoch = cluster.broker_epoch;
         self.metadata = super::MetadataSource::Replicated(Box::new(image.clone()));
+        let isr_eligible: Arc<BTreeMap<i32, i64>> = Arc::new(
+            image
+                .brokers()
+                .filter(|b| !b.fenced && !b.in_controlled_shutdown)
+                .map(|b| (b.broker_id, b.broker_epoch))
+                .collect(),
+        );
         let mut placed: BTreeSet<(String, i32)> = BTreeSet::new();
         for topic in image.topics() {
             for (&index, partition_image) in &topic.partitions {
@@ -273,6 +281,10 @@ impl<S: Storage> Broker<S> {
                 let state = leader_and_isr(partition_image);
                 let partition =
                     self.partition_mut(&topic.name, index).expect("opened above or before");
+                if let Err(error) = partition.set_isr_eligible_brokers(now_ms, isr_eligible.clone())
+                {
+                    tracing::error!(partition = %partition.topic_partition(), %error, "could not checkpoint the high watermark");
+                }
                 if let Err(error) = reconcile(partition, node_id, now_ms, &state) {
                     tracing::error!(partition = %partition.topic_partition(), %error, "cannot take the role the metadata names");
                 }

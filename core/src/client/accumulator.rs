@@ -229,7 +229,11 @@ impl<R> Accumulator<R> {
         Some(batch)
     }
 
-    /// Puts a batch back at the front of its queue, to be sent again after `backoff`.
+    /// Puts a batch back at the front of its queue, to be sent again after `backoff`. As
+    /// Kafka's `reenqueue` without idempotence (`addFirst`): failed batches of one partition
+    /// come back in the order their responses arrived, so the last one is sent first. That
+    /// reordering is what `max.in.flight.requests.per.connection > 1` allows (seed claim P2);
+    /// an idempotent producer would insert by sequence number instead.
     pub fn reenqueue(&mut self, mut batch: Batch<R>, now: Instant, backoff: Duration) {
         assert!(self.incomplete.contains_key(&batch.id), "only incomplete batches come back");
         self.muted.remove(&batch.tp);

@@ -308,6 +308,11 @@ fn a_quick_reboot_is_fenced_out_of_every_isr_before_the_new_incarnation_register
     let epoch = c.epoch(1);
     assert_eq!(c.register_with(1, 2, epoch).0, 0);
     assert!(c.image.broker(1).unwrap().fenced);
+    // A heartbeat the old incarnation sent before it died, delivered late, is refused and
+    // unfences nothing.
+    let late = c.heartbeat_with(1, epoch, i64::MAX, false);
+    assert_eq!(late.error_code, ErrorCode::StaleBrokerEpoch.code());
+    assert!(c.image.broker(1).unwrap().fenced);
     for p in 0..2 {
         let p = c.partition("orders", p);
         assert_eq!((p.leader, p.isr.clone()), (2, vec![2]), "{p:?}");

@@ -3,7 +3,8 @@
 //! metadata names it.
 //!
 //! Inputs: the role from committed metadata (`become_leader`, `become_follower`,
-//! `update_partition_state`); as leader, producer appends, follower fetches and the answers
+//! `update_partition_state`) and the brokers that may join an ISR
+//! (`set_isr_eligible_brokers`); as leader, producer appends, follower fetches and the answers
 //! to this replica's AlterPartition proposals; as follower, the leader's fetch responses;
 //! time (`now_ms`) for the ISR lag rule. Outputs: fetch answers for followers, the fetch a
 //! follower should send ([`Partition::fetch_position`]), ISR proposals for the controller
@@ -15,13 +16,14 @@
 //! - the leader epoch never goes backwards; a leader's high watermark never goes backwards
 //!   while it leads (a follower's follows its leader's, as Kafka's does);
 //! - leader: the high watermark is the smallest log end offset over the *maximal ISR* (the
-//!   committed ISR plus a pending expansion, KIP-497), and replicas that are caught up and
+//!   committed ISR plus a pending expansion, KIP-497), and ISR-eligible replicas (unfenced,
+//!   not shutting down, of their registered broker epoch: KIP-841) that are caught up and
 //!   only waiting to join; it does not move while the committed ISR is below the effective
 //!   `min.insync.replicas` (min of the setting and the replica count; KIP-966, as Kafka 4
 //!   does unconditionally);
 //! - leader: at most one ISR proposal in flight; a follower joins only once its log end
-//!   offset reached the high watermark and the start offset of the leader's epoch (KAFKA-7128)
-//!   and it fetched in the current leader epoch (KIP-320);
+//!   offset reached the high watermark and the start offset of the leader's epoch (KAFKA-7128),
+//!   it fetched in the current leader epoch (KIP-320) and it is ISR-eligible (KIP-841);
 //! - follower: on a diverging epoch, the log is truncated before the high watermark is
 //!   raised (KAFKA-14704); batches keep their leader epochs and the epoch cache records them.
 //!
@@ -51,6 +53,7 @@ use crate::types::{LeaderEpoch, Offset, TopicPartition};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The high watermark checkpoint's name in the partition directory.
 pub const HIGH_WATERMARK_CHECKPOINT_FILE: &str = "replication-offset-checkpoint";
@@ -275,6 +278,10 @@ pub struct Partition<S: Storage> {
     local_broker_id: i32,
     broker_epoch: i64,
     replica_lag_time_max_ms: i64,
+    /// The brokers that may join an ISR, with their registered broker epochs: registered,
+    /// unfenced and not shutting down, as the caller's metadata has them (Kafka's
+    /// `isReplicaIsrEligible` reads its metadata cache). None until the caller says.
+    isr_eligible_brokers: Arc<BTreeMap<i32, i64>>,
     leader_epoch: LeaderEpoch,
     partition_epoch: i32,
     replicas: Vec<i32>,
@@ -337,6 +344,7 @@ impl<S: Storage> Partition<S> {
             local_broker_id,
             broker_epoch: -1,
             replica_lag_time_max_ms: DEFAULT_REPLICA_LAG_TIME_MAX_MS,
+            isr_eligible_brokers: Arc::default(),
             leader_epoch: LeaderEpoch::UNKNOWN,
             partition_epoch: -1,
             replicas: Vec::new(),
@@ -396,6 +404,27 @@ impl<S: Storage> Partition<S> {
     pub fn set_replica_lag_time_max_ms(&mut self, replica_lag_time_max_ms: i64) {
         assert!(replica_lag_time_max_ms >= 0, "lag time {replica_lag_time_max_ms} ms");
         self.replica_lag_time_max_ms = replica_lag_time_max_ms;
+    }
+
+    /// The brokers that may join an ISR now, with their broker epochs (registered, unfenced,
+    /// not in controlled shutdown). A follower outside them neither joins the ISR nor, caught
+    /// up and waiting to join, holds the high watermark back (KIP-841); one that fetched with
+    /// another broker epoch is outside them too (KIP-903), unless `no_broker_epoch_fencing`.
+    pub fn set_isr_eligible_brokers(
+        &mut self,
+        now_ms: i64,
+        brokers: Arc<BTreeMap<i32, i64>>,
+    ) -> Result<(), LogError> {
+        self.isr_eligible_brokers = brokers;
+        self.maybe_increment_high_watermark(now_ms)
+    }
+
+    /// Kafka's `isReplicaIsrEligible`.
+    fn is_isr_eligible(&self, replica_id: i32, replica: &RemoteReplica) -> bool {
+        self.isr_eligible_brokers.get(&replica_id).is_some_and(|&registered| {
+            self.historical.no_broker_epoch_fencing
+                || replica.broker_epoch.is_none_or(|fetched| fetched == registered)
+        })
     }
 
     /// Takes leadership as `state` says. A new leader epoch starts at the log end offset in
@@ -673,15 +702,17 @@ impl<S: Storage> Partition<S> {
     }
 
     /// Starts an expansion when `replica_id` is out of the ISR and in sync: its log end
-    /// offset reached the high watermark and this epoch's start offset, in this epoch.
+    /// offset reached the high watermark and this epoch's start offset, in this epoch, and it
+    /// is ISR-eligible.
     fn maybe_expand_isr(&mut self, replica_id: i32) {
         let high_watermark = self.high_watermark;
-        let Role::Leader(leader) = &mut self.role else { return };
+        let Role::Leader(leader) = &self.role else { return };
         if leader.in_flight.is_some() || self.isr.contains(&replica_id) {
             return;
         }
         let replica = &leader.followers[&replica_id];
-        let in_sync = replica.fetched_in_current_epoch
+        let in_sync = self.is_isr_eligible(replica_id, replica)
+            && replica.fetched_in_current_epoch
             && replica
                 .log_end_offset
                 .is_some_and(|leo| leo >= high_watermark && leo >= leader.epoch_start_offset);
@@ -751,7 +782,8 @@ impl<S: Storage> Partition<S> {
             } else {
                 // A replica caught up and only waiting to join holds the HW back too.
                 maximal_isr.contains(id)
-                    || (replica.fetched_in_current_epoch
+                    || (self.is_isr_eligible(*id, replica)
+                        && replica.fetched_in_current_epoch
                         && replica.is_caught_up(
                             log_end_offset,
                             now_ms,

@@ -63,6 +63,8 @@ struct Cluster {
     historical: HistoricalBehaviours,
     replicas: BTreeMap<i32, Option<Partition<FileStorage>>>,
     state: LeaderAndIsr,
+    /// The brokers the metadata has registered, unfenced and running, with their epochs.
+    isr_eligible: BTreeMap<i32, i64>,
     now_ms: i64,
     next_id: i64,
 }
@@ -87,6 +89,7 @@ impl Cluster {
                 isr: ids.to_vec(),
                 elr: Vec::new(),
             },
+            isr_eligible: ids.iter().map(|&id| (id, 1)).collect(),
             now_ms: NOW_MS,
             next_id: 1,
         };
@@ -99,7 +102,7 @@ impl Cluster {
     }
 
     fn open(&self, id: i32) -> Partition<FileStorage> {
-        Partition::open(
+        let mut p = Partition::open(
             FileStorage::new(),
             self.root.join(format!("broker-{id}")).join("t-0"),
             TopicPartition::new("t", 0),
@@ -108,7 +111,29 @@ impl Cluster {
             self.historical,
             self.now_ms,
         )
-        .expect("open")
+        .expect("open");
+        p.set_isr_eligible_brokers(self.now_ms, Arc::new(self.isr_eligible.clone())).unwrap();
+        p
+    }
+
+    /// The controller fences `id` (its session expired): it may not join an ISR.
+    fn fence(&mut self, id: i32) {
+        self.isr_eligible.remove(&id);
+        self.publish_brokers();
+    }
+
+    /// The controller unfences `id`, registered at broker epoch 1.
+    fn unfence(&mut self, id: i32) {
+        self.isr_eligible.insert(id, 1);
+        self.publish_brokers();
+    }
+
+    /// Every running replica learns the brokers' state from the metadata.
+    fn publish_brokers(&mut self) {
+        let (now, eligible) = (self.now_ms, Arc::new(self.isr_eligible.clone()));
+        for p in self.replicas.values_mut().flatten() {
+            p.set_isr_eligible_brokers(now, eligible.clone()).unwrap();
+        }
     }
 
     fn p(&self, id: i32) -> &Partition<FileStorage> {
@@ -519,6 +544,34 @@ fn the_hw_waits_for_a_joining_replica_unless_no_maximal_isr() {
     c.state.partition_epoch += 1;
     c.elect(3, &[1, 2, 3]);
     assert_eq!(c.p(3).log_end_offset(), Offset(1));
+}
+
+#[test]
+fn a_fenced_replica_neither_joins_the_isr_nor_holds_the_hw_back() {
+    // KIP-841. 1 leads with ISR {1, 2}; 3 is out of it and fenced, and catches up.
+    let mut c = Cluster::new(&[1, 2, 3], 1, modern());
+    c.commit_isr(&[1, 2]);
+    c.fence(3);
+    c.produce(1).unwrap();
+    c.fetch(3);
+    c.fetch(3);
+    assert_eq!(c.alter_partition(), None, "a fenced replica is not proposed");
+    // 3 stays one record behind, within replica.lag.time.max.ms: fenced, it does not count.
+    c.produce(1).unwrap();
+    for _ in 0..3 {
+        c.fetch(2);
+    }
+    assert_eq!(c.p(1).high_watermark(), Offset(2), "only the ISR bounds the HW");
+    // Unfenced and caught up within the lag time, it holds the HW while it waits to join.
+    c.unfence(3);
+    c.produce(1).unwrap();
+    c.fetch(2);
+    c.fetch(2);
+    assert_eq!(c.p(1).high_watermark(), Offset(2), "3, eligible, holds it");
+    c.fetch(3);
+    c.fetch(3);
+    assert_eq!(c.p(1).high_watermark(), Offset(3));
+    assert_eq!(c.alter_partition().map(|p| p.new_isr), Some(vec![1, 2, 3]));
 }
 
 /// The old leader 1 holds x1, x2 the new leader 2 never had; 2's HW is above 1's divergence.
