@@ -64,7 +64,7 @@ latency_ms = [1, 5]
 id = "p1"
 topic = "orders"
 acks = "all"
-idempotence = true
+idempotence = false
 retries = 5
 rate_per_sec = 200
 partition = 0
@@ -652,7 +652,7 @@ fn configuration_and_faults_are_read_from_the_scenario() {
     let sink = kitchen_sink();
     assert_eq!(
         Configuration::of(&sink).to_string(),
-        "RF=3 acks=1/all minISR=2 unclean=no fsync=every-1000 idem=some"
+        "RF=3 acks=1/all minISR=2 unclean=no fsync=every-1000 idem=no"
     );
     assert_eq!(
         Fault::set_label(&Fault::set_of(&sink)),
