@@ -280,7 +280,7 @@ pub struct Partition<S: Storage> {
     replica_lag_time_max_ms: i64,
     /// The brokers that may join an ISR, with their registered broker epochs: registered,
     /// unfenced and not shutting down, as the caller's metadata has them (Kafka's
-    /// `isReplicaIsrEligible` reads its metadata cache). None until the caller says.
+    /// `isReplicaIsrEligible` reads its metadata cache). Empty until the caller says.
     isr_eligible_brokers: Arc<BTreeMap<i32, i64>>,
     leader_epoch: LeaderEpoch,
     partition_epoch: i32,

@@ -12,6 +12,8 @@ use rand::{Rng, SeedableRng};
 
 const NOW_MS: i64 = 1_700_000_000_000;
 const MAX_BYTES: usize = 1 << 20;
+/// The broker epoch every replica's broker registered with.
+const BROKER_EPOCH: i64 = 1;
 /// Kafka's INVALID_UPDATE_VERSION: the controller's answer to a stale AlterPartition.
 const INVALID_UPDATE_VERSION: i16 = 95;
 
@@ -89,7 +91,7 @@ impl Cluster {
                 isr: ids.to_vec(),
                 elr: Vec::new(),
             },
-            isr_eligible: ids.iter().map(|&id| (id, 1)).collect(),
+            isr_eligible: ids.iter().map(|&id| (id, BROKER_EPOCH)).collect(),
             now_ms: NOW_MS,
             next_id: 1,
         };
@@ -122,9 +124,9 @@ impl Cluster {
         self.publish_brokers();
     }
 
-    /// The controller unfences `id`, registered at broker epoch 1.
+    /// The controller unfences `id`.
     fn unfence(&mut self, id: i32) {
-        self.isr_eligible.insert(id, 1);
+        self.isr_eligible.insert(id, BROKER_EPOCH);
         self.publish_brokers();
     }
 

@@ -808,20 +808,21 @@ fn read_producer(table: &Table<'_>, refs: &mut Refs<'_>) -> Result<ProducerSpec>
         },
         None => Acks::All,
     };
-    let idempotence = optional(table, "idempotence", Field::bool)?.unwrap_or(false);
+    // Accepting `true` would report idempotent runs that were not: refused until the
+    // simulated producer sends producer ids and sequence numbers.
+    if let Some(field) = table.get("idempotence") {
+        if field.bool()? {
+            return Err(field.error(
+                "idempotence = true: the simulated producer does not implement \
+                 enable.idempotence yet (no producer id or sequence numbers); the broker serves \
+                 idempotent real clients",
+            ));
+        }
+    }
     let retries =
         optional(table, "retries", |f| f.int(0, i64::from(i32::MAX)))?.unwrap_or(2_147_483_647);
     let max_in_flight =
         optional(table, "max_in_flight", |f| f.int(1, i64::from(i32::MAX)))?.unwrap_or(5);
-    if idempotence {
-        // Accepting it would report idempotent runs that were not: refuse until the
-        // simulated producer sends producer ids and sequence numbers.
-        let idem = table.required("idempotence")?;
-        return Err(idem.error(
-            "idempotence = true: the simulated producer does not implement enable.idempotence \
-             yet (no producer id or sequence numbers); the broker serves idempotent real clients",
-        ));
-    }
     let rate_per_sec = match table.get("rate_per_sec") {
         Some(f) => match f.number() {
             Ok(rate) if rate > 0.0 => rate,
@@ -876,7 +877,7 @@ fn read_producer(table: &Table<'_>, refs: &mut Refs<'_>) -> Result<ProducerSpec>
         id,
         topic: topic.name,
         acks,
-        idempotence,
+        idempotence: false,
         retries: retries as u32,
         max_in_flight: max_in_flight as u32,
         rate_per_sec,
