@@ -1,4 +1,5 @@
-//! Partition changes: leader election from the ISR, then the ELR, then (only with
+//! Partition changes: leader election from the ISR, then the ELR, then the last known leader
+//! when both are empty (KIP-966's balanced recovery, as Kafka 4.1 runs it), then (only with
 //! `unclean.leader.election.enable`) any live replica; ISR shrinks with the KIP-966 ELR rules;
 //! the epochs each change bumps.
 //!
@@ -129,9 +130,15 @@ pub(super) fn settle(
         // KIP-966: an ELR member holds every committed record; it becomes the ISR.
         isr.push(leader);
         leader
+    } else if let Some(leader) = last_known_leader(rules, old, &isr, unclean_shutdown, eligible) {
+        // KIP-966's balanced recovery (Kafka 4.1): nobody is left in the ISR or the ELR, so
+        // the controller elects the partition's last leader once it is back. It may have lost
+        // its unflushed suffix: an unclean election, whatever the topic's setting says.
+        unclean_election = true;
+        isr = vec![leader];
+        leader
     } else if rules.unclean_leader_election_enable {
-        let preferred = old.last_known_elr.iter().copied().find(eligible);
-        match preferred.or_else(|| old.replicas.iter().copied().find(eligible)) {
+        match old.replicas.iter().copied().find(eligible) {
             Some(leader) => {
                 unclean_election = true;
                 isr = vec![leader];
@@ -143,11 +150,10 @@ pub(super) fn settle(
         -1
     };
 
-    let (elr, last_known_elr) = if !rules.elr_enabled || unclean_election {
-        (vec![], vec![])
-    } else if isr.len() >= rules.min_insync_replicas {
-        // The high watermark can advance again: only the ISR is known to be complete.
-        (vec![], vec![])
+    let elr = if !rules.elr_enabled || unclean_election || isr.len() >= rules.min_insync_replicas {
+        // Without ELR, after an unclean election, or once the high watermark can advance
+        // again: only the ISR is known to be complete.
+        vec![]
     } else {
         // The ISR is below min.insync.replicas, so the high watermark has stopped: whoever
         // leaves the ISR now still holds every committed record, unless it lost its unflushed
@@ -160,22 +166,18 @@ pub(super) fn settle(
             .copied()
             .filter(|r| !isr_set.contains(r) && !unclean_shutdown.contains(r))
             .collect();
-        let elr = in_replica_order(&elr);
-        let last_known_elr = if isr.is_empty() && elr.is_empty() {
-            // Nobody is eligible: remember who was last (MinIsrRecoveryQuorum), for an
-            // unclean recovery to look at first.
-            let last: BTreeSet<i32> = old.isr.iter().chain(&old.elr).copied().collect();
-            if last.is_empty() {
-                old.last_known_elr.clone()
-            } else {
-                in_replica_order(&last)
-            }
-        } else {
-            vec![]
-        };
-        (elr, last_known_elr)
+        in_replica_order(&elr)
     };
-
+    // The last known leader (Kafka's LastKnownElr with useLastKnownLeaderInBalancedRecovery):
+    // written when the ISR first empties, kept while the partition has no leader, cleared
+    // once it has one.
+    let last_known_elr = if !rules.elr_enabled || leader != -1 {
+        vec![]
+    } else if isr.is_empty() && isr != old.isr && old.leader != -1 {
+        vec![old.leader]
+    } else {
+        old.last_known_elr.clone()
+    };
     if leader == old.leader
         && isr == old.isr
         && elr == old.elr
@@ -194,6 +196,24 @@ pub(super) fn settle(
         elr,
         last_known_elr,
     })
+}
+
+/// The last known leader, when KIP-966's balanced recovery may elect it: ELR is on, the
+/// proposed ISR is empty, no ELR member is left (every candidate had an unclean shutdown), and
+/// the one broker remembered as the partition's last leader may lead again.
+fn last_known_leader(
+    rules: Rules,
+    old: &PartitionImage,
+    isr: &[i32],
+    unclean_shutdown: &BTreeSet<i32>,
+    eligible: impl Fn(&i32) -> bool,
+) -> Option<i32> {
+    let elr_left =
+        old.isr.iter().chain(&old.elr).any(|r| !isr.contains(r) && !unclean_shutdown.contains(r));
+    match old.last_known_elr.as_slice() {
+        [last] if rules.elr_enabled && isr.is_empty() && !elr_left && eligible(last) => Some(*last),
+        _ => None,
+    }
 }
 
 /// The record that writes `partition` of `topic_id`.

@@ -429,12 +429,37 @@ fn an_unclean_shutdown_takes_the_broker_out_of_every_elr() {
     // Caught up and unfenced, it still is not eligible: the partition waits for broker 2.
     assert!(!c.heartbeat(1).is_fenced);
     assert_eq!(c.partition("orders", 0).leader, -1);
-    // Broker 2 also restarts uncleanly: nobody is eligible; the last ones are remembered.
+    assert_eq!(c.partition("orders", 0).last_known_elr, [1], "the last leader is remembered");
+    // Broker 2 also restarts uncleanly: nobody is left in the ISR or the ELR, so the last
+    // leader, broker 1 (back and unfenced), is elected uncleanly: KIP-966's balanced recovery.
     c.register_with(2, 2, -1);
-    c.heartbeat(2);
     let p = c.partition("orders", 0);
-    assert_eq!((p.leader, p.isr.clone(), p.elr.clone()), (-1, vec![], vec![]));
-    assert_eq!(p.last_known_elr, [2]);
+    assert_eq!((p.leader, p.isr.clone(), p.elr.clone()), (1, vec![1], vec![]));
+    assert!(p.last_known_elr.is_empty(), "a partition with a leader has no last known leader");
+}
+
+#[test]
+fn a_single_replica_partition_leads_again_after_its_broker_lost_power() {
+    // Setup: three brokers; a replication-factor-1 topic on one of them.
+    let mut c = Cluster::modern();
+    c.start(&[1, 2, 3]);
+    c.create_topic("logs", 1, 1, &[]);
+    let only = c.partition("logs", 0).leader;
+    let others: Vec<i32> = [1, 2, 3].into_iter().filter(|&b| b != only).collect();
+
+    // Its broker dies: the partition is offline, remembering its last leader.
+    c.expire_all_but(&others);
+    let p = c.partition("logs", 0);
+    assert_eq!((p.leader, p.isr.clone(), p.elr.clone()), (-1, vec![], vec![only]));
+    assert_eq!(p.last_known_elr, [only]);
+
+    // It comes back without a clean shutdown: out of the ELR, and elected again once unfenced
+    // (Kafka 4.1 does the same; it is the only copy there is).
+    c.register_with(only, 2, -1);
+    assert_eq!(c.partition("logs", 0).leader, -1, "not while it is fenced");
+    assert!(!c.heartbeat(only).is_fenced);
+    let p = c.partition("logs", 0);
+    assert_eq!((p.leader, p.isr.clone(), p.elr.clone()), (only, vec![only], vec![]));
 }
 
 #[test]
