@@ -20,7 +20,8 @@
 //!   with the batches of its log read from its disk; a broker that is down (or restarted and
 //!   not yet reporting) describes what its disk holds: the replicas it reported last, not
 //!   leading, with the batches its disk has now (its log end after them, its high watermark
-//!   at most that);
+//!   at most that); so does a running broker for a replica it reported once and has not
+//!   opened again since it restarted (a partition that has no leader yet);
 //! - every running broker's Raft view.
 //!
 //! The high watermarks clients were answered are taken at each observation too
@@ -67,6 +68,9 @@ struct NodeWatch {
     running: Option<ServerSnapshot>,
     /// Its last snapshot ever, which describes its replicas while it is down.
     last: Option<ServerSnapshot>,
+    /// Every replica it ever reported, as last reported: a restarted broker that has not
+    /// opened one again (a partition with no leader yet) is described by its disk.
+    known: BTreeMap<TopicPartitionKey, ReplicaSnapshot>,
     /// Crashed and not yet re-registered: its broker epoch when it crashed (`None`: it was
     /// not registered then).
     unclean: Option<Option<i64>>,
@@ -111,6 +115,7 @@ impl ClusterWatch {
                     running: None,
                     last: None,
                     unclean: None,
+                    known: BTreeMap::new(),
                     segments: BTreeMap::new(),
                 };
                 (id, node)
@@ -134,6 +139,10 @@ impl ClusterWatch {
     /// Broker `broker` reported `snapshot` at `now_ms`: check the cluster as it is now.
     pub fn observe(&mut self, broker: u32, now_ms: u64, snapshot: &ServerSnapshot) {
         let Some(node) = self.nodes.get_mut(&broker) else { return };
+        for replica in &snapshot.replicas {
+            let key = TopicPartitionKey::from(&replica.state.topic_partition);
+            node.known.insert(key, replica.clone());
+        }
         node.running = Some(snapshot.clone());
         node.last = Some(snapshot.clone());
         self.check(now_ms);
@@ -321,10 +330,23 @@ impl ClusterWatch {
         let mut views = Vec::new();
         for (&id, node) in &mut self.nodes {
             let Some(described) = node.running.as_ref().or(node.last.as_ref()) else { continue };
-            let alive = node.running.is_some();
+            let running = node.running.is_some();
             let broker_id = i32::try_from(id).unwrap_or(i32::MAX);
-            let replicas: Vec<ReplicaSnapshot> = described.replicas.clone();
-            for replica in &replicas {
+            let mut replicas: Vec<(ReplicaSnapshot, bool)> =
+                described.replicas.iter().map(|r| (r.clone(), running)).collect();
+            // Replicas a running broker has not opened since it restarted: its disk.
+            let open: BTreeSet<TopicPartitionKey> = replicas
+                .iter()
+                .map(|(r, _)| TopicPartitionKey::from(&r.state.topic_partition))
+                .collect();
+            replicas.extend(
+                node.known
+                    .iter()
+                    .filter(|(key, _)| !open.contains(*key))
+                    .map(|(_, r)| (r.clone(), false)),
+            );
+            for (replica, alive) in &replicas {
+                let alive = *alive;
                 let state = &replica.state;
                 let tp = TopicPartitionKey::from(&state.topic_partition);
                 let dir = state.topic_partition.dir_name();
