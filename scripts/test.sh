@@ -44,13 +44,12 @@ cargo nextest run --workspace || failed+=("cargo nextest run (madsim build)")
 
 sim=target-sim/debug/odradek-sim
 
-step "odradek-sim run scenarios/ (every catalog scenario with its own seed)"
-"$sim" run scenarios || failed+=("odradek-sim run scenarios/")
-
-# Determinism: every page in reports/ carries the trace hash of its scenario's own-seed run (the
-# guarded runs too), made by another process on another day; the byte-for-byte check below
-# compares them all. check-determinism (two processes here, full traces compared, the first
-# divergence named) covers what reports/ leaves out: the benchmark scenarios.
+# Every catalog scenario has run with its own seed above (tests/sim_catalog.rs).
+# Determinism: every page in reports/ carries the trace hashes of its scenario's runs over
+# seeds 1..10 (the guarded runs too), made by another process (a release build) on another
+# day; the byte-for-byte check below compares them all. check-determinism (two processes here,
+# full traces compared, the first divergence named) covers what reports/ leaves out: the
+# benchmark scenarios.
 step "odradek-sim check-determinism (scenarios/bench, in two separate processes)"
 while IFS= read -r scenario; do
     "$sim" check-determinism "$scenario" || failed+=("check-determinism $scenario")

@@ -1,7 +1,7 @@
 //! The client against an odradek broker on loopback.
 //!
 //! Setup: the first test that needs a broker starts one in this process (its own thread and
-//! runtime, a free 127.0.0.1 port, data in a temporary directory); the process's tests share
+//! runtime, a free 127.0.0.1 port, data in a temporary directory under the target directory); the process's tests share
 //! it. Every test uses its own topic names, so the tests can run in any order and in
 //! parallel. The test that needs no broker (send blocks for `max_block_ms` when no broker
 //! answers, seed claim P7) does not start one.
@@ -27,7 +27,9 @@ fn bootstrap() -> String {
 fn start_broker() -> String {
     use odradek::config::{BrokerConfig, Origin};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let dir = tempfile::tempdir().unwrap().keep();
+    // The broker outlives every test of this process, so its directory is never removed by a
+    // drop: it lives under the target directory (`cargo clean` removes it), not in /tmp.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap().keep();
     let entries = [
         ("listeners", format!("PLAINTEXT://127.0.0.1:{port}")),
         ("log.dirs", dir.display().to_string()),
