@@ -226,32 +226,47 @@ fn run_many(
     jobs: usize,
     scenario_for: impl Fn(u64) -> Scenario + Sync,
 ) -> Vec<(Scenario, RunOutcome)> {
+    let mut results =
+        run_indexed(seeds.len(), jobs, |i| (scenario_for(seeds[i]), seeds[i]), "seeds");
+    results.sort_by_key(|(_, outcome)| outcome.seed);
+    results
+}
+
+/// Runs `count` runs on `jobs` threads, taking the next run as soon as a thread is free;
+/// `run_for(i)` names run `i`'s scenario and seed. Results come back in run order.
+fn run_indexed(
+    count: usize,
+    jobs: usize,
+    run_for: impl Fn(usize) -> (Scenario, u64) + Sync,
+    unit: &str,
+) -> Vec<(Scenario, RunOutcome)> {
     let next = AtomicU64::new(0);
-    let results = Mutex::new(Vec::with_capacity(seeds.len()));
+    let results = Mutex::new(Vec::with_capacity(count));
     let failed = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::SeqCst) as usize;
-                let Some(&seed) = seeds.get(index) else { break };
-                let scenario = scenario_for(seed);
+                if index >= count {
+                    break;
+                }
+                let (scenario, seed) = run_for(index);
                 let outcome = runner::run(&scenario, seed);
                 if !outcome.verdict.is_pass() {
                     failed.fetch_add(1, Ordering::SeqCst);
                 }
                 let mut done = results.lock().expect("results lock");
-                done.push((scenario, outcome));
+                done.push((index, scenario, outcome));
                 if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                     continue;
                 }
                 let width = 30;
-                let filled = done.len() * width / seeds.len();
+                let filled = done.len() * width / count;
                 eprint!(
-                    "\r[{}{}] {}/{} seeds, {} failed",
+                    "\r[{}{}] {}/{count} {unit}, {} failed",
                     "#".repeat(filled),
                     ".".repeat(width - filled),
                     done.len(),
-                    seeds.len(),
                     failed.load(Ordering::SeqCst)
                 );
                 let _ = std::io::stderr().flush();
@@ -262,8 +277,8 @@ fn run_many(
         eprintln!();
     }
     let mut results = results.into_inner().expect("results lock");
-    results.sort_by_key(|(_, outcome)| outcome.seed);
-    results
+    results.sort_by_key(|(index, _, _)| *index);
+    results.into_iter().map(|(_, scenario, outcome)| (scenario, outcome)).collect()
 }
 
 fn sweep(
@@ -424,19 +439,28 @@ fn report(
     };
     let scenarios: Vec<Scenario> = load(path)?.into_iter().filter(|s| !excluded(s)).collect();
     let seeds = seeds(range, None)?;
-    let mut all = Vec::with_capacity(scenarios.len());
-    for scenario in scenarios {
+    // Every (scenario, seed) run in one queue, so that no thread waits at a scenario's end.
+    let mut runs: Vec<(usize, u64)> = Vec::new();
+    for (index, scenario) in scenarios.iter().enumerate() {
         // Each scenario's own seed is always among its runs: its page shows that run.
         let mut own = seeds.clone();
         if !own.contains(&scenario.seed) {
             own.push(scenario.seed);
         }
         eprintln!("{}: {} seeds", scenario.name, own.len());
-        let runs = run_many(&own, jobs, |_| scenario.clone())
-            .into_iter()
-            .map(|(_, outcome)| outcome)
-            .collect();
-        all.push(odradek_sim::report::ScenarioRuns { scenario, runs });
+        runs.extend(own.into_iter().map(|seed| (index, seed)));
+    }
+    let outcomes =
+        run_indexed(runs.len(), jobs, |i| (scenarios[runs[i].0].clone(), runs[i].1), "runs");
+    let mut all: Vec<odradek_sim::report::ScenarioRuns> = scenarios
+        .into_iter()
+        .map(|scenario| odradek_sim::report::ScenarioRuns { scenario, runs: Vec::new() })
+        .collect();
+    for (&(index, _), (_, outcome)) in runs.iter().zip(outcomes) {
+        all[index].runs.push(outcome);
+    }
+    for scenario_runs in &mut all {
+        scenario_runs.runs.sort_by_key(|outcome| outcome.seed);
     }
     let written = odradek_sim::report::write_reports(out, &all)
         .map_err(|e| format!("cannot write the reports to {}: {e}", out.display()))?;
@@ -492,6 +516,19 @@ fn print_outcome(scenario: &Scenario, outcome: &RunOutcome) {
         Verdict::Fail { reasons } => reasons.iter().for_each(|r| println!("      - {r}")),
         Verdict::Error { message } => println!("      - {message}"),
         Verdict::Pass => {}
+    }
+    // What broke, where and when: the first sighting of each invariant the run had to keep.
+    if !outcome.verdict.is_pass() {
+        let allowed = |property: &str| scenario.expect.allow.iter().any(|a| a == property);
+        let mut shown = std::collections::BTreeSet::new();
+        for violation in outcome.violations.iter().filter(|v| !allowed(v.property)) {
+            if shown.insert(violation.property) {
+                println!(
+                    "      {} at {}ms: {}",
+                    violation.property, violation.time_ms, violation.explanation
+                );
+            }
+        }
     }
     for claim in &outcome.claims {
         println!(
