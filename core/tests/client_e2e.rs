@@ -1,9 +1,9 @@
 //! The client against an odradek broker on loopback.
 //!
 //! Setup: the first test that needs a broker starts one in this process (its own thread and
-//! runtime, a free 127.0.0.1 port, data in a temporary directory under the target directory); the process's tests share
-//! it. Every test uses its own topic names, so the tests can run in any order and in
-//! parallel. The test that needs no broker (send blocks for `max_block_ms` when no broker
+//! runtime, a free 127.0.0.1 port, data in a temporary directory under the target directory);
+//! the process's tests share it. Every test uses its own topic names, so the tests can run in
+//! any order and in parallel. The test that needs no broker (send blocks for `max_block_ms` when no broker
 //! answers, seed claim P7) does not start one.
 #![cfg(not(madsim))]
 

@@ -238,22 +238,23 @@ pub fn scenario_for_seed(seed: u64) -> Scenario {
             }
             _ => {
                 // One broker cut off from the others (a partition's leader from its followers).
-                let (from, to) = match target {
-                    Target::Broker(_) => (vec![target], Vec::new()),
-                    _ if replication_factor > 1 => {
+                let isolated = match target {
+                    Target::Broker(id) => Some(id),
+                    _ if replication_factor > 1 => None,
+                    _ => Some(rng.gen_range(1..=brokers)),
+                };
+                let (from, to) = match isolated {
+                    Some(id) => (
+                        vec![Target::Broker(id)],
+                        (1..=brokers).filter(|&b| b != id).map(Target::Broker).collect(),
+                    ),
+                    None => {
                         let partition = rng.gen_range(0..partitions);
                         (
                             vec![Target::Leader { topic: TOPIC.into(), partition }],
                             vec![Target::Follower { topic: TOPIC.into(), partition, nth: None }],
                         )
                     }
-                    _ => (vec![Target::Broker(rng.gen_range(1..=brokers))], Vec::new()),
-                };
-                let to = match &from[0] {
-                    Target::Broker(id) => {
-                        (1..=brokers).filter(|b| b != id).map(Target::Broker).collect()
-                    }
-                    _ => to,
                 };
                 steps.push(step(at_ms, Action::Partition { from, to, one_way: rng.gen_bool(0.3) }));
                 steps.push(step(back_ms, Action::Heal));

@@ -18,9 +18,9 @@
 //!   until that image shows it registered with another broker epoch than when it crashed;
 //! - every replica of every broker: a running broker's replicas as its last snapshot says,
 //!   with the batches of its log read from its disk; a broker that is down (or restarted and
-//!   not yet reporting) describes what its disk holds: the replicas it reported last, not
-//!   leading, with the batches its disk has now (its log end after them, its high watermark
-//!   at most that); so does a running broker for a replica it reported once and has not
+//!   not yet reporting) describes what its disk holds: every replica it ever reported, as
+//!   last reported, not leading, with the batches its disk has now (its log end after them,
+//!   its high watermark at most that); so does a running broker for a replica it has not
 //!   opened again since it restarted (a partition that has no leader yet);
 //! - every running broker's Raft view.
 //!
@@ -66,10 +66,8 @@ struct NodeWatch {
     disk: SimStorage,
     /// Its last snapshot since it (re)started; `None` while it is down or has not reported.
     running: Option<ServerSnapshot>,
-    /// Its last snapshot ever, which describes its replicas while it is down.
-    last: Option<ServerSnapshot>,
-    /// Every replica it ever reported, as last reported: a restarted broker that has not
-    /// opened one again (a partition with no leader yet) is described by its disk.
+    /// Every replica it ever reported, as last reported: one it does not have open (it is down,
+    /// or restarted and has not opened it again) is described by its disk.
     known: BTreeMap<TopicPartitionKey, ReplicaSnapshot>,
     /// Crashed and not yet re-registered: its broker epoch when it crashed (`None`: it was
     /// not registered then).
@@ -113,7 +111,6 @@ impl ClusterWatch {
                 let node = NodeWatch {
                     disk,
                     running: None,
-                    last: None,
                     unclean: None,
                     known: BTreeMap::new(),
                     segments: BTreeMap::new(),
@@ -144,7 +141,6 @@ impl ClusterWatch {
             node.known.insert(key, replica.clone());
         }
         node.running = Some(snapshot.clone());
-        node.last = Some(snapshot.clone());
         self.check(now_ms);
     }
 
@@ -329,20 +325,17 @@ impl ClusterWatch {
     fn replica_views(&mut self) -> Vec<ReplicaView> {
         let mut views = Vec::new();
         for (&id, node) in &mut self.nodes {
-            let Some(described) = node.running.as_ref().or(node.last.as_ref()) else { continue };
-            let running = node.running.is_some();
             let broker_id = i32::try_from(id).unwrap_or(i32::MAX);
+            let open = node.running.as_ref().map_or(&[][..], |s| &s.replicas[..]);
+            let open_keys: BTreeSet<TopicPartitionKey> =
+                open.iter().map(|r| TopicPartitionKey::from(&r.state.topic_partition)).collect();
+            // The replicas it has open as it reports them; the others as its disk holds them.
             let mut replicas: Vec<(ReplicaSnapshot, bool)> =
-                described.replicas.iter().map(|r| (r.clone(), running)).collect();
-            // Replicas a running broker has not opened since it restarted: its disk.
-            let open: BTreeSet<TopicPartitionKey> = replicas
-                .iter()
-                .map(|(r, _)| TopicPartitionKey::from(&r.state.topic_partition))
-                .collect();
+                open.iter().map(|r| (r.clone(), true)).collect();
             replicas.extend(
                 node.known
                     .iter()
-                    .filter(|(key, _)| !open.contains(*key))
+                    .filter(|(key, _)| !open_keys.contains(*key))
                     .map(|(_, r)| (r.clone(), false)),
             );
             for (replica, alive) in &replicas {

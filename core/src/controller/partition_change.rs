@@ -110,6 +110,16 @@ pub(super) fn settle(
     let in_replica_order = |set: &BTreeSet<i32>| -> Vec<i32> {
         old.replicas.iter().copied().filter(|r| set.contains(r)).collect()
     };
+    // Whoever leaves the ISR (or stays in the ELR) still holds every committed record while
+    // the ISR is below min.insync.replicas, unless it lost its unflushed suffix in an unclean
+    // shutdown: the ELR if the high watermark has stopped.
+    let mut elr_candidates: BTreeSet<i32> = old
+        .isr
+        .iter()
+        .chain(&old.elr)
+        .copied()
+        .filter(|r| !isr.contains(r) && !unclean_shutdown.contains(r))
+        .collect();
     let mut unclean_election = false;
     let leader = if old.leader != -1 && isr.contains(&old.leader) && eligible(&old.leader) {
         old.leader
@@ -130,7 +140,7 @@ pub(super) fn settle(
         // KIP-966: an ELR member holds every committed record; it becomes the ISR.
         isr.push(leader);
         leader
-    } else if let Some(leader) = last_known_leader(rules, old, &isr, unclean_shutdown, eligible) {
+    } else if let Some(leader) = last_known_leader(rules, old, &isr, &elr_candidates, eligible) {
         // KIP-966's balanced recovery (Kafka 4.1): nobody is left in the ISR or the ELR, so
         // the controller elects the partition's last leader once it is back. It may have lost
         // its unflushed suffix: an unclean election, whatever the topic's setting says.
@@ -155,18 +165,9 @@ pub(super) fn settle(
         // again: only the ISR is known to be complete.
         vec![]
     } else {
-        // The ISR is below min.insync.replicas, so the high watermark has stopped: whoever
-        // leaves the ISR now still holds every committed record, unless it lost its unflushed
-        // suffix in an unclean shutdown.
-        let isr_set: BTreeSet<i32> = isr.iter().copied().collect();
-        let elr: BTreeSet<i32> = old
-            .isr
-            .iter()
-            .chain(&old.elr)
-            .copied()
-            .filter(|r| !isr_set.contains(r) && !unclean_shutdown.contains(r))
-            .collect();
-        in_replica_order(&elr)
+        // An ELR member elected above is in the ISR now.
+        elr_candidates.retain(|r| !isr.contains(r));
+        in_replica_order(&elr_candidates)
     };
     // The last known leader (Kafka's LastKnownElr with useLastKnownLeaderInBalancedRecovery):
     // written when the ISR first empties, kept while the partition has no leader, cleared
@@ -199,19 +200,24 @@ pub(super) fn settle(
 }
 
 /// The last known leader, when KIP-966's balanced recovery may elect it: ELR is on, the
-/// proposed ISR is empty, no ELR member is left (every candidate had an unclean shutdown), and
-/// the one broker remembered as the partition's last leader may lead again.
+/// proposed ISR is empty, nobody is left for the ELR (every candidate had an unclean
+/// shutdown), and the one broker remembered as the partition's last leader may lead again.
 fn last_known_leader(
     rules: Rules,
     old: &PartitionImage,
     isr: &[i32],
-    unclean_shutdown: &BTreeSet<i32>,
+    elr_candidates: &BTreeSet<i32>,
     eligible: impl Fn(&i32) -> bool,
 ) -> Option<i32> {
-    let elr_left =
-        old.isr.iter().chain(&old.elr).any(|r| !isr.contains(r) && !unclean_shutdown.contains(r));
     match old.last_known_elr.as_slice() {
-        [last] if rules.elr_enabled && isr.is_empty() && !elr_left && eligible(last) => Some(*last),
+        [last]
+            if rules.elr_enabled
+                && isr.is_empty()
+                && elr_candidates.is_empty()
+                && eligible(last) =>
+        {
+            Some(*last)
+        }
         _ => None,
     }
 }
